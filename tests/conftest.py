@@ -1,0 +1,14 @@
+import os
+
+from hypothesis import HealthCheck, settings
+
+# CI machines are small and shared: no per-example deadline, a fixed example budget.
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+settings.register_profile("dev", deadline=None, max_examples=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -1,0 +1,70 @@
+"""The repository's set-up files agree with each other and the core imports without torch."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+# conda-forge names that differ from PyPI's.
+CONDA_TO_PYPI = {"pytorch": "torch"}
+
+
+def _split(req: str) -> tuple[str, str]:
+    name = re.match(r"[A-Za-z0-9_.\-]+", req.strip()).group(0)
+    return name.lower().replace("_", "-"), req.strip()[len(name) :].replace(" ", "")
+
+
+def test_environment_yml_lists_the_same_requirements_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pyproject = dict(_split(r) for r in project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        pyproject.update(_split(r) for r in extra)
+
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {}
+    for dep in env["dependencies"]:
+        for req in dep["pip"] if isinstance(dep, dict) else [dep]:
+            name, spec = _split(req)
+            if name in ("python", "pip"):
+                continue
+            conda[CONDA_TO_PYPI.get(name, name)] = spec
+    assert conda == pyproject
+
+
+def test_core_imports_without_torch():
+    # A meta-path hook makes `import torch` fail, as on a machine without it.
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ImportError('torch is blocked for this test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import mdq_teach, pkgutil, importlib\n"
+        "for m in pkgutil.walk_packages(mdq_teach.__path__, 'mdq_teach.'):\n"
+        "    if not m.name.startswith(('mdq_teach.nn', 'mdq_teach.train')):\n"
+        "        importlib.import_module(m.name)\n"
+        "assert 'torch' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"^make test$", ci, re.M)
+    assert "make test" in readme and "make book" in readme
+
+
+def test_every_chapter_is_in_the_table_of_contents():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = {c["file"] for part in toc["parts"] for c in part["chapters"]}
+    chapters = {f"book/{p.stem}" for p in (ROOT / "book").glob("[0-9][0-9]_*.md")}
+    assert chapters <= listed, f"chapters missing from _toc.yml: {sorted(chapters - listed)}"
