@@ -12,3 +12,11 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+try:
+    import torch
+except ImportError:  # the math core is tested without torch too
+    torch = None
+if torch is not None:
+    # Tiny test networks run far faster on one thread than when two threads fight over 2 cores.
+    torch.set_num_threads(1)

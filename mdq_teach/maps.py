@@ -1,0 +1,500 @@
+"""Projections P_beta and the mirror maps Theorem 1 derives from them.
+
+Each class bundles one projection with everything mirror descent (MD) needs from it:
+
+========================  ==================================  ===============================
+method                    meaning                             paper
+========================  ==================================  ===============================
+``project(x_tilde, b)``   P_beta: auxiliary (dual) -> primal  Eq. 12, 16, 21
+``inverse(x, b)``         P_beta^{-1} = grad Phi_beta         Eq. 13, 18
+``potential(x, b)``       the mirror map Phi_beta             Eq. 14, 19
+``bregman(p, q, b)``      D_{Phi_beta}(p, q)                  Eq. 3
+``md_step(x, g, eta, b)`` one MD step, stable closed form     Eq. 5, 15, 20, 23
+``round(x)``              nearest quantization level          final rounding
+========================  ==================================  ===============================
+
+All methods take numpy arrays (or scalars), broadcast like numpy, compute in float64 and return
+the caller's precision: float32 in gives float32 out. Interval maps act elementwise; ``Softmax``
+acts on probability vectors along the last axis.
+
+The MD step is x_{k+1} = P_beta(P_beta^{-1}(x_k) - eta g_k) (Eq. 4 and 5 with grad Phi_beta =
+P_beta^{-1}). It is evaluated in atanh / logit / log-sum-exp form, never through the ratios of
+exponentials printed in Eq. 15 and 20: those overflow in float32 (``Tanh.md_step_literal`` keeps
+the printed formula for the book to show that). A point exactly on the boundary, where
+P_beta^{-1} is infinite, is treated as the nearest interior number of its precision, so it can
+move back inside; in exact arithmetic it would stay on the boundary for ever.
+
+Rounding sends a point to its nearest level; a tie goes to the upper level, so sign(0) = +1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from mdq_teach import _validate as v
+
+__all__ = [
+    "MirrorMap",
+    "Tanh",
+    "Sigmoid",
+    "Softmax",
+    "ShiftedTanh",
+    "Euclidean",
+    "MAPS",
+    "get_map",
+]
+
+
+class MirrorMap:
+    """Common interface; subclasses fill in the float64 kernels ``_project`` ... ``_md_step``."""
+
+    name: str = "mirror map"
+    levels: np.ndarray
+    domain: tuple[float, float] | str
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(levels={tuple(float(q) for q in self.levels)})"
+
+
+class IntervalMap(MirrorMap):
+    """A projection from R onto the open interval between the smallest and largest level."""
+
+    def __init__(self, levels) -> None:
+        self.levels = v.check_levels(levels)
+        self.lo = float(self.levels[0])
+        self.hi = float(self.levels[-1])
+        self.domain = (self.lo, self.hi)
+        self._midpoints = 0.5 * (self.levels[1:] + self.levels[:-1])
+
+    # -- public interface: validation, dtype handling, boundary policy --------------------------
+
+    def project(self, x_tilde, beta):
+        """P_beta(x_tilde): any finite real number to a point of the domain."""
+        dtype = v.float_dtype(x_tilde)
+        s = v.as_finite("x_tilde", x_tilde)
+        beta = v.check_beta(beta)
+        with np.errstate(over="ignore"):  # beta x~ = +-inf projects onto the boundary, its limit
+            out = self._project(s, beta)
+        return v.finish(np.clip(out, self.lo, self.hi), dtype)
+
+    def inverse(self, x, beta):
+        """P_beta^{-1}(x) = Phi_beta'(x); -inf / +inf exactly on the boundary (Theorem 1)."""
+        dtype = v.float_dtype(x)
+        xs = self._check_x("x", x, dtype)
+        beta = v.check_beta(beta)
+        out = self._inverse(v.interior(xs, self.lo, self.hi, np.dtype(np.float64)), beta)
+        out = np.where(xs <= self.lo, -np.inf, np.where(xs >= self.hi, np.inf, out))
+        return v.finish(out, dtype)
+
+    def potential(self, x, beta):
+        """Phi_beta(x) = integral of P_beta^{-1} (Theorem 1), finite on the closed domain."""
+        dtype = v.float_dtype(x)
+        xs = self._check_x("x", x, dtype)
+        return v.finish(self._potential(xs, v.check_beta(beta)), dtype)
+
+    def bregman(self, p, q, beta):
+        """D_{Phi_beta}(p, q) (Eq. 3): >= 0, zero only at p = q, +inf when q alone is on the
+        boundary."""
+        dtype = v.float_dtype(p, q)
+        ps = self._check_x("p", p, dtype)
+        qs = self._check_x("q", q, dtype)
+        v.check_broadcast(p=ps, q=qs)
+        return v.finish(self._bregman(ps, qs, v.check_beta(beta)), dtype)
+
+    def md_step(self, x, g, eta, beta):
+        """One MD step (Eq. 5): x_new = P_beta(P_beta^{-1}(x) - eta g), inside the closed domain."""
+        dtype = v.float_dtype(x, g)
+        xs, gs, eta, beta = self._step_args(x, g, eta, beta, dtype)
+        xi = v.interior(xs, self.lo, self.hi, dtype)
+        return v.finish(np.clip(self._md_step(xi, gs, eta, beta), self.lo, self.hi), dtype)
+
+    def round(self, x):
+        """Nearest level of ``self.levels`` (ties to the upper level, so sign(0) = +1)."""
+        dtype = v.float_dtype(x)
+        xs = v.as_finite("x", x)
+        idx = np.searchsorted(self._midpoints, xs, side="right")
+        return v.finish(self.levels[idx], dtype)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _check_x(self, name, x, dtype):
+        return v.check_interval(name, x, self.lo, self.hi, dtype)
+
+    def _step_args(self, x, g, eta, beta, dtype):
+        xs = self._check_x("x", x, dtype)
+        gs = v.as_finite("g", g)
+        eta = v.check_eta(eta)
+        beta = v.check_beta(beta)
+        v.check_broadcast(x=xs, g=gs, eta=eta)
+        with np.errstate(over="ignore"):
+            dual_move = beta * eta * gs
+        if not np.all(np.isfinite(dual_move)):
+            raise ValueError("beta * eta * g overflows float64; reduce eta or g")
+        return xs, gs, eta, beta
+
+    # Default step: the stored-auxiliary composition of Eq. 23, exact for any valid projection.
+    def _md_step(self, x, g, eta, beta):
+        return self._project(self._inverse(x, beta) - eta * g, beta)
+
+
+class Tanh(IntervalMap):
+    """Binary w-space map: P_beta(x~) = tanh(beta x~) onto [-1, 1] (Eq. 12-15).
+
+    P_beta^{-1}(w) = atanh(w) / beta (Eq. 13) and
+    Phi_beta(w) = [(1 + w) log(1 + w) + (1 - w) log(1 - w)] / (2 beta) (Eq. 14).
+    """
+
+    name = "tanh"
+
+    def __init__(self) -> None:
+        super().__init__((-1.0, 1.0))
+
+    def __repr__(self) -> str:
+        return "Tanh()"
+
+    def _project(self, s, beta):
+        return np.tanh(beta * s)
+
+    def _inverse(self, x, beta):
+        return np.arctanh(x) / beta
+
+    def _potential(self, x, beta):
+        return (special.xlogy(1 + x, 1 + x) + special.xlogy(1 - x, 1 - x)) / (2 * beta)
+
+    def _bregman(self, p, q, beta):
+        # kl_div(a, b) = a log(a / b) - a + b is >= 0 term by term, so no rounding below zero.
+        return (special.kl_div(1 + p, 1 + q) + special.kl_div(1 - p, 1 - q)) / (2 * beta)
+
+    def _md_step(self, x, g, eta, beta):
+        # Eq. 15 rewritten: (1 + w) / (1 - w) = exp(2 atanh w).
+        return np.tanh(np.arctanh(x) - beta * eta * g)
+
+    def md_step_literal(self, x, g, eta, beta):
+        """Eq. 15 exactly as printed, evaluated in the caller's precision. Deliberately unstable.
+
+        ``((1 + x) / (1 - x) * exp(-2 beta eta g) - 1) / ((1 + x) / (1 - x) * exp(-2 beta eta g)
+        + 1)`` divides by zero at x = 1 and overflows once exp(-2 beta eta g) or the ratio passes
+        the largest float (about 3.4e38 in float32), giving inf / inf = NaN. It may return NaN or
+        a wrong value; use ``md_step`` for computation. The inputs are validated like
+        ``md_step``'s.
+        """
+        dtype = v.float_dtype(x, g)
+        self._step_args(x, g, eta, beta, dtype)
+        xd = np.asarray(x, dtype=dtype)
+        gd = np.asarray(g, dtype=dtype)
+        two_beta_eta = dtype.type(2) * dtype.type(beta) * np.asarray(eta, dtype=dtype)
+        with np.errstate(all="ignore"):
+            ratio = (1 + xd) / (1 - xd) * np.exp(-two_beta_eta * gd)
+            return ((ratio - 1) / (ratio + 1))[()]
+
+
+class Sigmoid(IntervalMap):
+    """w-space map onto [0, 1]: P_beta(x~) = sigmoid(beta x~) (the sigmoid case of Sec. 3).
+
+    P_beta^{-1}(w) = logit(w) / beta and Phi_beta(w) = [w log w + (1 - w) log(1 - w)] / beta.
+    """
+
+    name = "sigmoid"
+
+    def __init__(self) -> None:
+        super().__init__((0.0, 1.0))
+
+    def __repr__(self) -> str:
+        return "Sigmoid()"
+
+    def _project(self, s, beta):
+        return special.expit(beta * s)
+
+    def _inverse(self, x, beta):
+        return special.logit(x) / beta
+
+    def _potential(self, x, beta):
+        return (special.xlogy(x, x) + special.xlogy(1 - x, 1 - x)) / beta
+
+    def _bregman(self, p, q, beta):
+        return (special.kl_div(p, q) + special.kl_div(1 - p, 1 - q)) / beta
+
+    def _md_step(self, x, g, eta, beta):
+        # w / (1 - w) is multiplied by exp(-beta eta g): the sigmoid analogue of Eq. 15.
+        return special.expit(special.logit(x) - beta * eta * g)
+
+
+class ShiftedTanh(IntervalMap):
+    """Multi-level w-space map: a staircase of shifted tanh steps (Eq. 21, any sorted levels).
+
+    With levels q_0 < ... < q_{d-1}, steps Delta_i = q_i - q_{i-1} and midpoints
+    c_i = (q_{i-1} + q_i) / 2::
+
+        P_beta(x~) = q_0 + sum_i Delta_i / 2 * (1 + tanh(beta (x~ - c_i))).
+
+    For levels (-1, 0, 1) this is Eq. 21, 0.5 [tanh(beta(x~ + 0.5)) + tanh(beta(x~ - 0.5))]; for
+    (-1, 1) it is ``Tanh``. P_beta^{-1} has no closed form; it is found in float64 by Newton's
+    method safeguarded by bisection, bracketed by the single-step maps through the first and
+    last midpoint. The mirror map comes
+    from the Legendre identity Phi(x) = x x~ - Phi*(x~) with Phi* = integral of P (a sum of
+    log cosh terms).
+
+    For large beta the float64 value of P is flat on its plateaus, so ``inverse`` and
+    ``md_step`` on the primal point alone lose the auxiliary position there; store x~ and use
+    ``project`` (Eq. 23), as the paper recommends for this map.
+    """
+
+    name = "shifted_tanh"
+
+    def __init__(self, levels=(-1.0, 0.0, 1.0)) -> None:
+        super().__init__(levels)
+        self._steps = np.diff(self.levels)
+        self._span = self.hi - self.lo
+
+    def _project(self, s, beta):
+        t = np.tanh(beta * (s[..., None] - self._midpoints))
+        return self.lo + (0.5 * self._steps * (1 + t)).sum(axis=-1)
+
+    def _inverse(self, x, beta):
+        # P lies between the two single-step maps centred at the first and last midpoint, so the
+        # root is bracketed by their inverses (widened by 1/beta against rounding in arctanh).
+        # Newton steps that leave the bracket, or meet a float-flat plateau, fall back to
+        # bisection, so the iteration always converges.
+        r = np.clip(2 * (x - self.lo) / self._span - 1, -1 + 2**-52, 1 - 2**-52)
+        a = np.arctanh(r) / beta
+        left = self._midpoints[0] + a - 1 / beta
+        right = self._midpoints[-1] + a + 1 / beta
+        s = 0.5 * (left + right)
+        eps = np.finfo(np.float64).eps
+        value_tol = 2 * eps * max(1.0, abs(self.lo), abs(self.hi))
+        for _ in range(200):
+            t = np.tanh(beta * (s[..., None] - self._midpoints))
+            residual = self.lo + (0.5 * self._steps * (1 + t)).sum(axis=-1) - x
+            below = residual < 0
+            left = np.where(below, s, left)
+            right = np.where(below, right, s)
+            slope = (0.5 * beta * self._steps * (1 - t**2)).sum(axis=-1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                newton = s - residual / slope
+            inside = (newton >= left) & (newton <= right)
+            s_new = np.where(inside, newton, 0.5 * (left + right))
+            # Stop where P(s) matches x to roundoff (near the boundary P is so flat that the
+            # neighbouring floats of s straddle x) or where s has stopped moving.
+            matched = np.abs(residual) <= value_tol
+            done = matched | (np.abs(s_new - s) <= 4 * eps * np.maximum(1.0, np.abs(s)))
+            s = np.where(matched, s, s_new)
+            if np.all(done):
+                break
+        return s
+
+    def _potential(self, x, beta):
+        s = self._inverse(v.interior(x, self.lo, self.hi, np.dtype(np.float64)), beta)
+        a = beta * (s[..., None] - self._midpoints)
+        tail = (self._steps / (2 * beta) * _log_cosh(a)).sum(axis=-1)
+        return (x - self.lo - 0.5 * self._span) * s - tail
+
+    def _bregman(self, p, q, beta):
+        # D_Phi(p, q) = D_{Phi*}(x~_q, x~_p): one convex log cosh term per step, each >= 0.
+        f64 = np.dtype(np.float64)
+        p, q = np.broadcast_arrays(p, q)
+        sp = self._inverse(v.interior(p, self.lo, self.hi, f64), beta)[..., None]
+        sq = self._inverse(v.interior(q, self.lo, self.hi, f64), beta)[..., None]
+        ap, aq = beta * (sp - self._midpoints), beta * (sq - self._midpoints)
+        terms = _log_cosh(aq) - _log_cosh(ap) - np.tanh(ap) * (aq - ap)
+        out = (self._steps / (2 * beta) * np.maximum(terms, 0.0)).sum(axis=-1)
+        q_on_boundary = (q <= self.lo) | (q >= self.hi)
+        return np.where(q_on_boundary & (p != q), np.inf, np.where(p == q, 0.0, out))
+
+
+class Euclidean(IntervalMap):
+    """Phi(x) = x^2 / 2 on [lo, hi]: MD is projected gradient descent, x - eta g clipped.
+
+    This is the mirror map Theorem 1 does *not* produce (grad Phi stays bounded at the
+    boundary), so the step needs the Bregman projection onto the box, which here is ``clip``.
+    ``project`` is that clip, ``inverse`` the identity. It has no temperature: ``beta`` is
+    accepted and validated for a uniform interface but does not change anything.
+    """
+
+    name = "euclidean"
+
+    def __init__(self, lo: float = -1.0, hi: float = 1.0) -> None:
+        super().__init__((lo, hi))
+
+    def __repr__(self) -> str:
+        return f"Euclidean(lo={self.lo}, hi={self.hi})"
+
+    def _project(self, s, beta):
+        return np.clip(s, self.lo, self.hi)
+
+    def _inverse(self, x, beta):
+        return x
+
+    def inverse(self, x, beta):
+        """grad Phi(x) = x: finite on the boundary, unlike the maps of Theorem 1."""
+        dtype = v.float_dtype(x)
+        v.check_beta(beta)
+        return v.finish(self._check_x("x", x, dtype), dtype)
+
+    def _potential(self, x, beta):
+        return 0.5 * x**2
+
+    def _bregman(self, p, q, beta):
+        return 0.5 * (p - q) ** 2
+
+    def md_step(self, x, g, eta, beta):
+        """Projected gradient step clip(x - eta g, lo, hi); boundary points need no special care."""
+        dtype = v.float_dtype(x, g)
+        xs, gs, eta, _ = self._step_args(x, g, eta, beta, dtype)
+        return v.finish(np.clip(xs - eta * gs, self.lo, self.hi), dtype)
+
+
+class Softmax(MirrorMap):
+    """u-space map onto the probability simplex over d levels: P_beta(u~) = softmax(beta u~).
+
+    Arrays carry one probability vector per weight along the last axis (length ``len(levels)``);
+    the weight itself is w = u . levels (Eq. 8, ``weights``). With the representative of Eq. 17,
+    P_beta^{-1}(u) = log(u) / beta (Eq. 18), Phi_beta(u) = sum(u log u - u) / beta (Eq. 19, the
+    negative entropy), D_{Phi_beta}(p, q) = KL(p || q) / beta, and the MD step is exponentiated
+    gradient descent (Eq. 20), computed as softmax(log u - beta eta g).
+
+    ``g`` is the gradient with respect to u; from a gradient g_w with respect to the weight it is
+    g_w * levels (``lift_gradient``). With levels (-1, 1) everything reduces to ``Tanh``:
+    w = tanh(beta (u~_1 - u~_0) / 2), and one step on u moves w exactly as ``Tanh().md_step(w,
+    g_w, eta, beta)``.
+    """
+
+    name = "softmax"
+    domain = "simplex"
+
+    def __init__(self, levels=(-1.0, 1.0)) -> None:
+        self.levels = v.check_levels(levels)
+        self.d = self.levels.size
+
+    def _check_u(self, name, u, dtype):
+        return v.check_simplex(name, u, self.d, dtype)
+
+    def _check_last_axis(self, name, arr):
+        if arr.ndim == 0 or arr.shape[-1] not in (1, self.d):
+            raise ValueError(
+                f"{name} must have a last axis of length {self.d} (one entry per level), "
+                f"got shape {arr.shape}"
+            )
+
+    def project(self, u_tilde, beta):
+        """softmax(beta u~) along the last axis (Eq. 16), computed with the max subtracted."""
+        dtype = v.float_dtype(u_tilde)
+        s = v.as_finite("u_tilde", u_tilde)
+        self._check_last_axis("u_tilde", s)
+        s = np.broadcast_to(s, s.shape[:-1] + (self.d,))
+        beta = v.check_beta(beta)
+        # Shift first (softmax is shift-invariant): only -inf can then appear, which is exp 0.
+        with np.errstate(over="ignore"):
+            logits = beta * (s - s.max(axis=-1, keepdims=True))
+        return v.finish(special.softmax(logits, axis=-1), dtype)
+
+    def inverse(self, u, beta):
+        """log(u) / beta (Eq. 18): the representative whose log-sum-exp is 0; -inf where u = 0."""
+        dtype = v.float_dtype(u)
+        us = self._check_u("u", u, dtype)
+        beta = v.check_beta(beta)
+        with np.errstate(divide="ignore"):
+            return v.finish(np.log(us) / beta, dtype)
+
+    def potential(self, u, beta):
+        """Phi_beta(u) = sum(u log u - u) / beta (Eq. 19) over the last axis."""
+        dtype = v.float_dtype(u)
+        us = self._check_u("u", u, dtype)
+        return v.finish((special.xlogy(us, us) - us).sum(axis=-1) / v.check_beta(beta), dtype)
+
+    def bregman(self, p, q, beta):
+        """KL(p || q) / beta over the last axis: +inf where q_l = 0 < p_l."""
+        dtype = v.float_dtype(p, q)
+        ps = self._check_u("p", p, dtype)
+        qs = self._check_u("q", q, dtype)
+        v.check_broadcast(p=ps, q=qs)
+        return v.finish(special.kl_div(ps, qs).sum(axis=-1) / v.check_beta(beta), dtype)
+
+    def _step_args(self, u, g, eta, beta, dtype):
+        us = self._check_u("u", u, dtype)
+        gs = v.as_finite("g", g)
+        self._check_last_axis("g", gs)
+        eta = v.check_eta(eta)
+        beta = v.check_beta(beta)
+        v.check_broadcast(u=us, g=gs, eta=eta)
+        with np.errstate(over="ignore"):
+            dual_move = beta * eta * gs
+        if not np.all(np.isfinite(dual_move)):
+            raise ValueError("beta * eta * g overflows float64; reduce eta or g")
+        return us, dual_move
+
+    def md_step(self, u, g, eta, beta):
+        """Exponentiated gradient (Eq. 20) in log-sum-exp form: softmax(log u - beta eta g).
+
+        Zero entries are treated as the smallest normal number of the caller's precision, so
+        they can grow again (exact EGD would keep them at zero).
+        """
+        dtype = v.float_dtype(u, g)
+        us, dual_move = self._step_args(u, g, eta, beta, dtype)
+        logits = np.log(np.maximum(us, np.finfo(dtype).tiny)) - dual_move
+        return v.finish(special.softmax(logits, axis=-1), dtype)
+
+    def md_step_literal(self, u, g, eta, beta):
+        """Eq. 20 as printed, in the caller's precision: u exp(-beta eta g) / sum. Unstable.
+
+        When every exp(-beta eta g_l) underflows the ratio is 0 / 0 = NaN, and a large negative
+        g overflows to inf / inf. Kept for the book; use ``md_step`` for computation.
+        """
+        dtype = v.float_dtype(u, g)
+        self._step_args(u, g, eta, beta, dtype)
+        ud = np.asarray(u, dtype=dtype)
+        scale = dtype.type(beta) * np.asarray(eta, dtype=dtype) * np.asarray(g, dtype=dtype)
+        with np.errstate(all="ignore"):
+            num = ud * np.exp(-scale)
+            return (num / num.sum(axis=-1, keepdims=True))[()]
+
+    def weights(self, u):
+        """w = u . levels (Eq. 8): the weight a probability vector stands for."""
+        dtype = v.float_dtype(u)
+        return v.finish(self._check_u("u", u, dtype) @ self.levels, dtype)
+
+    def lift_gradient(self, g_w):
+        """The gradient with respect to u of a loss of w = u . levels: g_w * levels."""
+        dtype = v.float_dtype(g_w)
+        g = v.as_finite("g_w", g_w)
+        return v.finish(g[..., None] * self.levels, dtype)
+
+    def round(self, u):
+        """One-hot vector of the most probable level (ties to the upper level, as sign(0) = +1)."""
+        dtype = v.float_dtype(u)
+        us = v.as_finite("u", u)
+        self._check_last_axis("u", us)
+        upper_argmax = self.d - 1 - np.argmax(us[..., ::-1], axis=-1)
+        return v.finish(np.eye(self.d)[upper_argmax], dtype)
+
+
+def _log_cosh(a):
+    """log cosh(a) without overflow: |a| + log1p(exp(-2|a|)) - log 2."""
+    a = np.abs(a)
+    return a + np.log1p(np.exp(-2 * a)) - np.log(2.0)
+
+
+MAPS = {
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "softmax": Softmax,
+    "shifted_tanh": ShiftedTanh,
+    "euclidean": Euclidean,
+}
+
+
+def get_map(name: str, levels=None) -> MirrorMap:
+    """A map by name; ``levels`` applies to softmax, shifted_tanh and euclidean (its ends)."""
+    if name not in MAPS:
+        raise ValueError(f"unknown map {name!r}; valid names: {', '.join(sorted(MAPS))}")
+    if levels is None:
+        return MAPS[name]()
+    if name in ("tanh", "sigmoid"):
+        fixed = MAPS[name]().levels
+        if not np.array_equal(v.check_levels(levels), fixed):
+            raise ValueError(f"levels of {name} are fixed to {tuple(fixed)}, got {levels}")
+        return MAPS[name]()
+    if name == "euclidean":
+        q = v.check_levels(levels)
+        return Euclidean(float(q[0]), float(q[-1]))
+    return MAPS[name](levels)

@@ -1,0 +1,267 @@
+"""Projections, inverses and mirror maps of mdq_teach.maps against independent computations."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mdq_teach.maps import Euclidean, ShiftedTanh, Sigmoid, Softmax, Tanh, get_map
+
+INTERVAL_MAPS = [
+    Tanh(),
+    Sigmoid(),
+    ShiftedTanh(),
+    ShiftedTanh((0.0, 1.0, 2.0, 5.0)),
+    ShiftedTanh((-1.0, -0.5, 0.5, 1.0)),
+]
+THEOREM1_IDS = [repr(m) for m in INTERVAL_MAPS]
+betas = st.floats(0.5, 20.0)
+fractions = st.floats(0.001, 0.999)
+
+
+def _point(m, fraction):
+    return m.lo + fraction * (m.hi - m.lo)
+
+
+# -- the formulas of the paper, written out independently of the library ------------------------
+
+
+@given(st.floats(-5, 5), betas)
+def test_tanh_projection_inverse_and_potential_are_eq_12_13_14(s, beta):
+    m = Tanh()
+    assert m.project(s, beta) == pytest.approx(np.tanh(beta * s), abs=1e-15)
+    w = np.tanh(s / 3)  # any interior point
+    assert m.inverse(w, beta) == pytest.approx(np.log((1 + w) / (1 - w)) / (2 * beta), rel=1e-12)
+    eq14 = ((1 + w) * np.log(1 + w) + (1 - w) * np.log(1 - w)) / (2 * beta)
+    assert m.potential(w, beta) == pytest.approx(eq14, rel=1e-12, abs=1e-15)
+
+
+@given(st.floats(-3, 3), betas)
+def test_shifted_tanh_default_is_eq_21(s, beta):
+    eq21 = 0.5 * (np.tanh(beta * (s + 0.5)) + np.tanh(beta * (s - 0.5)))
+    assert ShiftedTanh().project(s, beta) == pytest.approx(eq21, abs=1e-14)
+
+
+@given(st.floats(-3, 3), st.floats(0.01, 0.99), betas)
+def test_shifted_tanh_with_two_levels_is_tanh(s, fraction, beta):
+    two, tanh = ShiftedTanh((-1, 1)), Tanh()
+    x = -1 + 2 * fraction
+    assert two.project(s, beta) == pytest.approx(tanh.project(s, beta), abs=1e-14)
+    assert two.inverse(x, beta) == pytest.approx(tanh.inverse(x, beta), rel=1e-10, abs=1e-13)
+    assert two.potential(x, beta) == pytest.approx(tanh.potential(x, beta), abs=1e-12)
+    y = 0.3 - 0.5 * fraction
+    assert two.bregman(x, y, beta) == pytest.approx(tanh.bregman(x, y, beta), rel=1e-8, abs=1e-13)
+
+
+@given(st.floats(-5, 5), betas)
+def test_sigmoid_projection_and_potential(s, beta):
+    m = Sigmoid()
+    assert m.project(s, beta) == pytest.approx(1 / (1 + np.exp(-beta * s)), abs=1e-15)
+    w = 1 / (1 + np.exp(-s))
+    expected = (w * np.log(w) + (1 - w) * np.log(1 - w)) / beta
+    assert m.potential(w, beta) == pytest.approx(expected, rel=1e-10, abs=1e-14)
+
+
+# -- properties every interval map must have -----------------------------------------------------
+
+
+@pytest.mark.parametrize("m", INTERVAL_MAPS, ids=THEOREM1_IDS)
+@given(fraction=fractions, beta=st.floats(0.1, 50.0))
+def test_project_inverts_inverse_on_the_open_domain(m, fraction, beta):
+    x = _point(m, fraction)
+    assert m.project(m.inverse(x, beta), beta) == pytest.approx(x, abs=1e-10 * (m.hi - m.lo))
+
+
+@pytest.mark.parametrize("m", INTERVAL_MAPS + [Euclidean(-1, 2)], ids=THEOREM1_IDS + ["Euclid"])
+@given(fraction=st.floats(0.01, 0.99), beta=st.floats(0.5, 5.0))
+def test_derivative_of_potential_is_inverse(m, fraction, beta):
+    # Central differences: truncation h^2 Phi'''/6 <= ~1e-7 at 1% from the boundary, roundoff
+    # eps |Phi| / h ~ 1e-11, so 1e-6 relative is a safe margin.
+    x, h = _point(m, fraction), 1e-5 * (m.hi - m.lo)
+    fd = (m.potential(x + h, beta) - m.potential(x - h, beta)) / (2 * h)
+    assert fd == pytest.approx(m.inverse(x, beta), rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("m", INTERVAL_MAPS, ids=THEOREM1_IDS)
+@pytest.mark.parametrize("beta", [0.5, 3.0])
+def test_potential_differences_are_integrals_of_the_inverse(m, beta):
+    # Theorem 1: Phi(b) - Phi(a) = integral_a^b P^{-1}(y) dy. Substituting y = P(s) turns it into
+    # the Stieltjes integral of s dP(s), summed here with the midpoint rule on 2e5 cells
+    # (error ~1e-9); this uses only the projection, not the potential's Legendre formula.
+    for fa, fb in [(0.05, 0.5), (0.3, 0.9), (0.001, 0.999)]:
+        a, b = _point(m, fa), _point(m, fb)
+        s = np.linspace(m.inverse(a, beta), m.inverse(b, beta), 200_001)
+        integral = np.sum(0.5 * (s[1:] + s[:-1]) * np.diff(m.project(s, beta)))
+        assert m.potential(b, beta) - m.potential(a, beta) == pytest.approx(integral, abs=1e-7)
+
+
+@pytest.mark.parametrize("m", INTERVAL_MAPS, ids=THEOREM1_IDS)
+def test_inverse_is_infinite_exactly_on_the_boundary(m):
+    out = m.inverse(np.array([m.lo, m.hi]), 2.0)
+    assert out[0] == -np.inf and out[1] == np.inf
+    assert np.all(np.isfinite(m.potential(np.array([m.lo, m.hi]), 2.0)))
+
+
+@pytest.mark.parametrize("m", INTERVAL_MAPS, ids=THEOREM1_IDS)
+def test_projection_is_increasing_and_inside_the_domain(m):
+    s = np.linspace(-4, 4, 2001)
+    x = m.project(s, 2.0)
+    assert np.all(np.diff(x) > 0)
+    assert np.all((x > m.lo) & (x < m.hi))
+
+
+def test_tanh_inverse_of_projection_recovers_the_auxiliary_value():
+    s = np.linspace(-2, 2, 101)
+    assert np.allclose(Tanh().inverse(Tanh().project(s, 2.0), 2.0), s, rtol=0, atol=1e-10)
+
+
+# -- Euclidean: projected gradient descent ---------------------------------------------------
+
+
+@given(st.floats(-1, 2), st.floats(-50, 50), st.floats(0, 3), betas)
+def test_euclidean_md_is_a_clipped_gradient_step(x, g, eta, beta):
+    m = Euclidean(-1, 2)
+    assert m.md_step(x, g, eta, beta) == np.clip(x - eta * g, -1, 2)
+    assert m.project(x - eta * g, beta) == np.clip(x - eta * g, -1, 2)
+    assert m.inverse(x, beta) == x
+    assert m.bregman(x, 0.5, beta) == pytest.approx(0.5 * (x - 0.5) ** 2)
+
+
+# -- Softmax (u-space) ------------------------------------------------------------------------
+
+
+@given(st.lists(st.floats(-5, 5), min_size=3, max_size=3), betas)
+def test_softmax_projection_and_inverse_are_eq_16_and_18(u_tilde, beta):
+    m = Softmax((-1, 0, 1))
+    u_tilde = np.array(u_tilde)
+    expected = np.exp(beta * u_tilde) / np.exp(beta * u_tilde).sum()
+    u = m.project(u_tilde, beta)
+    assert np.allclose(u, expected, rtol=1e-12, atol=1e-15)
+    # Eq. 17/18: the inverse is the representative with log-sum-exp zero; it maps back to u.
+    v = m.inverse(u, beta)
+    assert np.allclose(m.project(v, beta), u, rtol=1e-10, atol=1e-15)
+    assert np.allclose(v, np.log(u) / beta)
+
+
+@given(st.lists(st.floats(0.05, 1), min_size=4, max_size=4), st.floats(-1, 1), betas)
+def test_softmax_potential_gradient_along_the_simplex_is_the_inverse(raw, tilt, beta):
+    m = Softmax((-1, 0, 1, 2))
+    u = np.array(raw) / np.sum(raw)
+    direction = np.array([1.0, -1.0, 0.5, -0.5]) * tilt  # sums to zero: stays on the simplex
+    h = 1e-6
+    fd = (m.potential(u + h * direction, beta) - m.potential(u - h * direction, beta)) / (2 * h)
+    assert fd == pytest.approx(np.dot(m.inverse(u, beta), direction), rel=1e-6, abs=1e-7)
+    eq19 = np.sum(u * np.log(u) - u) / beta
+    assert m.potential(u, beta) == pytest.approx(eq19, rel=1e-12)
+
+
+@given(
+    st.floats(-4, 4),
+    st.floats(-4, 4),
+    st.floats(-5, 5),
+    st.floats(0, 2),
+    st.floats(0.1, 5),
+)
+def test_two_level_softmax_is_tanh_at_half_beta(a0, a1, g_w, eta, beta):
+    """levels (-1, 1): w = u_1 - u_0 = tanh(beta (u~_1 - u~_0) / 2).
+
+    One EG step with g_u = g_w * levels multiplies u_1 / u_0 by exp(-2 beta eta g_w); since
+    u_1 / u_0 = (1 + w) / (1 - w) that is Eq. 15 at beta, or the stored-auxiliary step of a tanh
+    at beta / 2 with step 2 eta (the difference u~_1 - u~_0 moves by 2 eta g_w).
+    """
+    sm, tanh = Softmax((-1, 1)), Tanh()
+    u = sm.project(np.array([a0, a1]), beta)
+    w = sm.weights(u)
+    assert w == pytest.approx(tanh.project(a1 - a0, beta / 2), abs=1e-12)
+    stepped = sm.weights(sm.md_step(u, sm.lift_gradient(g_w), eta, beta))
+    assert stepped == pytest.approx(tanh.md_step(w, g_w, eta, beta), abs=1e-9)
+    assert stepped == pytest.approx(tanh.md_step(w, g_w, 2 * eta, beta / 2), abs=1e-9)
+    # The two mirror maps differ by a constant, so their divergences agree.
+    v = sm.project(np.array([0.3, -0.2]), beta)
+    assert sm.bregman(u, v, beta) == pytest.approx(
+        tanh.bregman(w, sm.weights(v), beta), rel=1e-7, abs=1e-12
+    )
+    assert np.array_equal(sm.weights(sm.round(u)), tanh.round(w))
+
+
+def test_softmax_weights_and_lifted_gradient_follow_eq_8():
+    m = Softmax((-1, 0, 1))
+    u = np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    assert np.allclose(m.weights(u), [0.3, -1.0])
+    g_u = m.lift_gradient(np.array([2.0, -1.0]))
+    assert np.allclose(g_u, [[-2.0, 0.0, 2.0], [1.0, 0.0, -1.0]])
+
+
+# -- rounding ----------------------------------------------------------------------------------
+
+
+def test_round_goes_to_the_nearest_level_with_ties_up():
+    assert Tanh().round(0.0) == 1.0 and Tanh().round(-0.0) == 1.0
+    assert np.array_equal(Tanh().round(np.array([-0.3, 2.5, -7.0])), [-1.0, 1.0, -1.0])
+    assert Sigmoid().round(0.5) == 1.0 and Sigmoid().round(0.49) == 0.0
+    st3 = ShiftedTanh()
+    assert np.array_equal(st3.round(np.array([-0.5, -0.49, 0.49, 0.5])), [0.0, 0.0, 0.0, 1.0])
+    uneven = ShiftedTanh((0, 1, 2, 5))
+    assert np.array_equal(uneven.round(np.array([3.49, 3.5, 4.0])), [2.0, 5.0, 5.0])
+    sm = Softmax((-1, 0, 1))
+    assert np.array_equal(sm.round(np.array([0.5, 0.0, 0.5])), [0.0, 0.0, 1.0])
+    assert np.array_equal(sm.round(np.array([[0.2, 0.7, 0.1]])), [[0.0, 1.0, 0.0]])
+
+
+# -- factory and metadata ------------------------------------------------------------------------
+
+
+def test_get_map_builds_every_map_and_lists_names_on_error():
+    assert isinstance(get_map("tanh"), Tanh)
+    assert np.array_equal(get_map("shifted_tanh", (0, 1, 3)).levels, [0, 1, 3])
+    assert get_map("euclidean", (0, 2)).domain == (0.0, 2.0)
+    assert get_map("softmax", (-1, 0, 1)).domain == "simplex"
+    assert Tanh().domain == (-1.0, 1.0) and Sigmoid().domain == (0.0, 1.0)
+    assert [m.name for m in (Tanh(), Sigmoid(), Softmax(), ShiftedTanh(), Euclidean())] == [
+        "tanh",
+        "sigmoid",
+        "softmax",
+        "shifted_tanh",
+        "euclidean",
+    ]
+    with pytest.raises(ValueError, match="euclidean.*shifted_tanh.*sigmoid.*softmax.*tanh"):
+        get_map("sign")
+    with pytest.raises(ValueError, match="levels of tanh are fixed"):
+        get_map("tanh", (0, 1))
+
+
+# -- precision -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("m", INTERVAL_MAPS + [Euclidean()], ids=THEOREM1_IDS + ["Euclid"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_interval_maps_keep_the_callers_precision(m, dtype):
+    x = np.linspace(m.lo, m.hi, 5).astype(dtype)
+    g = np.ones(5, dtype=dtype)
+    for out in (
+        m.project(x, 2.0),
+        m.inverse(x, 2.0),
+        m.potential(x, 2.0),
+        m.bregman(x, x[::-1], 2.0),
+        m.md_step(x, g, 0.1, 2.0),
+        m.round(x),
+    ):
+        assert out.dtype == dtype
+    assert isinstance(m.md_step(0.0 if m.lo < 0 else 0.5, 1.0, 0.1, 2.0), np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_keeps_the_callers_precision(dtype):
+    m = Softmax((-1, 0, 1))
+    u = np.array([[0.25, 0.25, 0.5]], dtype=dtype)
+    g = np.ones((1, 3), dtype=dtype)
+    for out in (
+        m.project(u, 2.0),
+        m.inverse(u, 2.0),
+        m.potential(u, 2.0),
+        m.bregman(u, u, 2.0),
+        m.md_step(u, g, 0.1, 2.0),
+        m.weights(u),
+        m.round(u),
+    ):
+        assert out.dtype == dtype
