@@ -1,0 +1,105 @@
+"""The method registry: every training method as a (space, projection, route, rounding) choice.
+
+Each entry names parts defined once in :mod:`mdq_teach.nn.quantize`; adding a method means adding
+an entry here (and, if it is new, a projection or a route there). :func:`method_table` reads the
+entries, so the book's comparison table is generated from the code that runs, never typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .quantize import PROJECTIONS, ROUTES
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    projection: str | None  # key of quantize.PROJECTIONS; None for float training
+    route: str | None  # key of quantize.ROUTES; None for float training
+
+
+# ProxConnect's quantizer= choices, each a projection of quantize.PROJECTIONS.
+QUANTIZERS: dict[str, str] = {
+    "hard": "hard",
+    "linear": "linear",
+    "binaryrelax": "binaryrelax",
+    "tanh": "tanh",
+}
+
+REGISTRY: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("float", None, None),
+        Method("bc", "hard", "cancel"),
+        Method("pq", "identity", "prox"),
+        Method("pmf", "softmax", "chain"),
+        Method("gd-tanh", "tanh", "chain"),
+        Method("md-tanh", "tanh", "mirror"),
+        Method("md-tanh-s", "tanh", "ste"),
+        Method("md-softmax", "softmax", "mirror"),
+        Method("md-softmax-s", "softmax", "ste"),
+        Method("proxconnect", None, "ste"),
+    )
+}
+
+METHODS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def get_method(method: str) -> Method:
+    """Registry entry for ``method``; a ValueError lists the valid names otherwise."""
+    if method not in REGISTRY:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return REGISTRY[method]
+
+
+def projection_key(method: str, quantizer: str | None) -> str | None:
+    """Projection used by ``method``, checking ``quantizer`` (only ProxConnect takes one)."""
+    entry = get_method(method)
+    if method == "proxconnect":
+        if quantizer is None:
+            return QUANTIZERS["hard"]
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"quantizer must be one of {tuple(QUANTIZERS)}, got {quantizer!r}")
+        return QUANTIZERS[quantizer]
+    if quantizer is not None:
+        raise ValueError(
+            f"quantizer= is only accepted with method 'proxconnect', got method {method!r} "
+            f"with quantizer {quantizer!r}"
+        )
+    return entry.projection
+
+
+def method_table() -> list[dict[str, str]]:
+    """One row per method: {method, space, projection, route, rounding}, read from the registry."""
+    rows = []
+    for entry in REGISTRY.values():
+        if entry.route is None:
+            rows.append(
+                dict(
+                    method=entry.name,
+                    space="w",
+                    projection="none",
+                    route="base optimizer step on w",
+                    rounding="none",
+                )
+            )
+            continue
+        if entry.projection is None:
+            choices = "; ".join(
+                f"{name}: {PROJECTIONS[key].description}" for name, key in QUANTIZERS.items()
+            )
+            projection, space = f"Q_beta(theta), quantizer= ({choices})", "w"
+        else:
+            cls = PROJECTIONS[entry.projection]
+            projection, space = cls.description, cls.space
+        rows.append(
+            dict(
+                method=entry.name,
+                space=space,
+                projection=projection,
+                route=ROUTES[entry.route].description,
+                rounding="argmax over levels" if space == "u" else "nearest level (sign(0) = +1)",
+            )
+        )
+    return rows
