@@ -1,0 +1,106 @@
+"""Median latency of every widget's pure ``update`` function, the work behind one slider change.
+
+Finds every module in ``mdq_teach/widgets/`` that defines ``update``, calls it N times with slider
+values drawn at random from the ranges its explorer offers (``SLIDERS`` below; a module without an
+entry is called with its defaults and marked so), and prints one row per module. The target is a
+median under 50 ms, so that dragging a slider feels live.
+
+Usage: .venv/bin/python benchmarks/widget_latency.py [-n 40] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import time
+
+import numpy as np
+
+import mdq_teach.widgets
+
+TARGET_MS = 50.0
+
+
+def _log_uniform(rng, lo, hi):
+    return float(10 ** rng.uniform(np.log10(lo), np.log10(hi)))
+
+
+def _quantizer_sliders(module, rng):
+    return dict(
+        family=str(rng.choice(module.FAMILIES)),
+        beta=_log_uniform(rng, 1.0, 100.0),  # >= 1: the piecewise-linear family needs it
+        levels=module.LEVEL_SETS[str(rng.choice(list(module.LEVEL_SETS)))],
+        x_tilde0=float(rng.uniform(*module.RANGES["x_tilde0"])),
+        eta=_log_uniform(rng, *module.RANGES["eta"]),
+        center=float(rng.uniform(*module.RANGES["center"])),
+    )
+
+
+# Module name -> function (module, rng) -> keyword arguments for one slider setting, over the
+# ranges of that module's explorer sliders.
+SLIDERS = {
+    "annealing": lambda m, rng: dict(
+        cap=_log_uniform(rng, 1.0, 1000.0), eta=_log_uniform(rng, 1e-4, 10)
+    ),
+    "toy": lambda m, rng: dict(
+        beta=float(rng.uniform(0.25, 12.0)),
+        x_tilde0=float(rng.uniform(-1.5, 1.5)),
+        eta=_log_uniform(rng, 0.005, 0.58),
+        steps=int(rng.integers(10, 301)),
+    ),
+    "projections": lambda m, rng: dict(beta=_log_uniform(rng, 0.25, 64.0)),
+    "quantizer": _quantizer_sliders,
+}
+
+
+def widget_modules():
+    """(name, module) for every widget module with an ``update`` function."""
+    for info in pkgutil.iter_modules(mdq_teach.widgets.__path__):
+        module = importlib.import_module(f"mdq_teach.widgets.{info.name}")
+        if callable(getattr(module, "update", None)):
+            yield info.name, module
+
+
+def measure(module, sliders, n: int, rng) -> np.ndarray:
+    """Milliseconds per call of ``module.update`` over n slider settings (after one warm-up)."""
+    draw = (lambda: sliders(module, rng)) if sliders else dict
+    module.update(**draw())
+    times = np.empty(n)
+    for i in range(n):
+        kwargs = draw()
+        start = time.perf_counter()
+        module.update(**kwargs)
+        times[i] = 1e3 * (time.perf_counter() - start)
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=40, help="calls per module (default 40)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("-n must be >= 1")
+    rng = np.random.default_rng(args.seed)
+    header = (
+        f"{'widget module':<16} {'calls':>5} {'median ms':>10} {'p90 ms':>8} {'max ms':>8}  target"
+    )
+    print(header)
+    print("-" * len(header))
+    slow = 0
+    for name, module in widget_modules():
+        sliders = SLIDERS.get(name)
+        t = measure(module, sliders, args.n, rng)
+        ok = np.median(t) < TARGET_MS
+        slow += not ok
+        note = "" if sliders else "  (defaults only: no slider ranges known)"
+        print(
+            f"{name:<16} {args.n:>5} {np.median(t):>10.2f} {np.percentile(t, 90):>8.2f} "
+            f"{t.max():>8.2f}  {'< 50 ms' if ok else 'SLOW'}{note}"
+        )
+    return 1 if slow else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

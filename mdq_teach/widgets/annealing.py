@@ -1,0 +1,125 @@
+"""Chapter 5 explorer: Theorem 2 on a box-constrained quadratic, over the cap B and the step size.
+
+MD-tanh (Eq. 15) runs with the annealed mirror map Phi_beta = Phi / beta, beta_k = min(rho^k, B),
+from x^0 = 0 = argmin Phi, on f(x) = ||x - a||^2 / 2 over [-1, 1]^n (``toy.BoxQuadratic``).
+``update(cap, eta)`` is pure: it returns the measured gap of the averaged iterate at every t with
+two bounds from the proof: the one for the fixed step eta (``fixed_step_bound``) and Theorem 2's
+(Eq. 22, eta tuned to each t). ``draw`` plots them, ``explorer`` wires sliders (ipywidgets is
+imported there only).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from mdq_teach import maps, theory, toy
+
+PROBLEM = toy.BoxQuadratic.random(20, scale=2.0, seed=0)
+GROWTH = 1.1  # beta_k = min(GROWTH^k, B): the paper's multiplicative schedule with a cap
+STEPS = 400
+RANGES = {"cap": (1.0, 1000.0), "eta": (1e-4, 10.0), "steps": (2, 5000)}
+
+
+def constants(problem=PROBLEM) -> dict:
+    """R, L and rho of Theorem 2 for the tanh mirror map on [-1, 1]^n with the Euclidean norm.
+
+    Phi(x) = sum_i [(1 + x_i) log(1 + x_i) + (1 - x_i) log(1 - x_i)] / 2 is the beta = 1 mirror
+    map (Eq. 14); its Hessian diag(1 / (1 - x_i^2)) is at least the identity, so rho = 1; it is
+    smallest at x^0 = 0 and largest at the vertices, so R^2 = n (Phi_1(1) - Phi_1(0)) = n log 2.
+    """
+    tanh = maps.Tanh()
+    r2 = problem.dim * float(tanh.potential(1.0, 1.0) - tanh.potential(0.0, 1.0))
+    return {"R": float(np.sqrt(r2)), "L": float(problem.lipschitz), "rho": 1.0}
+
+
+def fixed_step_bound(R, L, rho, cap, t, eta):
+    """R^2 / (eta t) + eta B L^2 / (2 rho): the proof's bound for any fixed step eta.
+
+    Minimising it over eta gives Theorem 2's step size and bound (Eq. 22).
+    """
+    t = np.asarray(t, dtype=float)
+    return R**2 / (eta * t) + eta * cap * L**2 / (2.0 * rho)
+
+
+def _check(name, value):
+    lo, hi = RANGES[name]
+    v = float(value)
+    if not np.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
+    return v
+
+
+def update(
+    cap: float = 16.0, eta: float | None = None, steps: int = STEPS, problem=PROBLEM
+) -> dict:
+    """The measured gap of the averaged iterate for t = 1..steps, with cap B and fixed step eta.
+
+    ``eta=None`` takes Theorem 2's step size for the horizon ``steps``. Returns a dict with 't',
+    'gap' (f(mean of x^0..x^{t-1}) - f*), 'bound_eta' (the fixed-step bound), 'bound_theorem'
+    (md_bound at each t, which assumes the step tuned to that t), 'eta', 'eta_theorem', 'betas',
+    and 'holds' (the measured gap never exceeds the fixed-step bound).
+    """
+    cap = _check("cap", cap)
+    if int(steps) != steps:
+        raise ValueError(f"steps must be an integer, got {steps}")
+    steps = int(_check("steps", steps))
+    c = constants(problem)
+    eta_theorem = float(theory.md_step_size(c["R"], c["L"], c["rho"], cap, steps))
+    eta = eta_theorem if eta is None else _check("eta", eta)
+    x0 = np.zeros(problem.dim)
+    xs = toy.run("md-tanh", problem, x0, 1.0, eta, steps - 1, beta_growth=GROWTH, beta_max=cap)
+    t = np.arange(1, steps + 1)
+    gap = toy.averaged_gap(problem, xs)
+    bound_eta = fixed_step_bound(c["R"], c["L"], c["rho"], cap, t, eta)
+    return {
+        "t": t,
+        "gap": gap,
+        "bound_eta": bound_eta,
+        "bound_theorem": theory.md_bound(c["R"], c["L"], c["rho"], cap, t),
+        "eta": eta,
+        "eta_theorem": eta_theorem,
+        "cap": cap,
+        "betas": toy.betas(1.0, steps - 1, GROWTH, cap),
+        "holds": bool(np.all(gap <= bound_eta)),
+    }
+
+
+def draw(data: dict, ax=None):
+    """Gap of the averaged iterate and both bounds against t, on log-log axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
+    ax.loglog(data["t"], data["gap"], color="C0", lw=2, label="measured gap (averaged iterate)")
+    ax.loglog(data["t"], data["bound_eta"], color="C3", ls="--", label="bound for this fixed eta")
+    ax.loglog(
+        data["t"], data["bound_theorem"], color="0.3", ls=":", label="Theorem 2 (eta tuned to t)"
+    )
+    ax.set(
+        xlabel="iterations t",
+        ylabel="f(average) - f*",
+        title=f"B = {data['cap']:g}, eta = {data['eta']:.3g} (theorem: {data['eta_theorem']:.3g})",
+    )
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
+def explorer(cap: float = 16.0, eta: float = 0.05):
+    """Sliders for the cap B and the step size eta, redrawing ``draw(update(cap, eta))``."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    sliders = {
+        "cap": widgets.FloatLogSlider(cap, base=10, min=0, max=3, step=0.05, description="cap B"),
+        "eta": widgets.FloatLogSlider(eta, base=10, min=-4, max=1, step=0.05, description="eta"),
+    }
+    out = widgets.Output()
+
+    def redraw(cap, eta):
+        with out:
+            out.clear_output(wait=True)
+            fig = draw(update(cap=cap, eta=eta))
+            display(fig)
+            plt.close(fig)
+
+    widgets.interactive_output(redraw, sliders)
+    return widgets.VBox([widgets.HBox(list(sliders.values())), out])

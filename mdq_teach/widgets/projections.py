@@ -1,0 +1,164 @@
+"""Chapter 3 explorer: a beta slider that sharpens each projection P_beta into a step.
+
+``update(beta)`` is pure: it evaluates each projection on a grid of auxiliary values, its limit as
+beta -> infinity (the hard quantizer the annealing of Sec. 3.1 aims at), and the *soft width*, the
+length of the stretch of x~ where P_beta(x~) is still farther than ``tol`` times the level spacing
+from every level. For tanh (spacing 2) the soft width is 2 atanh(1 - 2 tol) / beta: the transition
+shrinks like 1 / beta. ``draw`` and
+``redraw`` turn that data into matplotlib artists; ``projection_explorer`` wires them to ipywidgets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mdq_teach import maps
+
+MAP_NAMES = ("tanh", "sigmoid", "shifted_tanh")
+# A point counts as quantized once it is within this fraction of the level spacing of a level.
+SOFT_TOL = 0.05
+# Large enough that P at this beta equals its limit to float64 precision on any plotting grid
+# whose points are not closer than 1e-4 to a jump.
+LIMIT_BETA = 1e6
+
+
+def _check(beta, names, span, n, tol):
+    beta = float(beta)
+    if not np.isfinite(beta) or beta <= 0:
+        raise ValueError(f"beta must be a finite number > 0, got {beta}")
+    unknown = [name for name in names if name not in MAP_NAMES]
+    if unknown or not names:
+        raise ValueError(f"names must be a non-empty subset of {MAP_NAMES}, got {tuple(names)}")
+    if not (np.isfinite(span) and span > 0):
+        raise ValueError(f"span must be a finite number > 0, got {span}")
+    if int(n) < 3:
+        raise ValueError(f"n must be an integer >= 3, got {n}")
+    if not 0 < tol < 0.5:
+        raise ValueError(f"tol must lie in (0, 0.5), got {tol}")
+    return beta
+
+
+def update(
+    beta, names=MAP_NAMES, *, span: float = 2.0, n: int = 400, tol: float = SOFT_TOL
+) -> dict:
+    """Everything the explorer shows at one beta, as arrays (no plotting).
+
+    Returns a dict with 'beta', 'x_tilde' (n points on [-span, span]) and, keyed by map name,
+    'curves' (P_beta on the grid), 'limits' (P at ``LIMIT_BETA``), 'levels', and 'soft' (boolean
+    mask of grid points farther than ``tol`` times the level spacing from every level) with its
+    length 'soft_width'.
+    """
+    beta = _check(beta, names, span, n, tol)
+    x_tilde = np.linspace(-span, span, int(n))
+    dx = x_tilde[1] - x_tilde[0]
+    out = {"beta": beta, "x_tilde": x_tilde, "curves": {}, "limits": {}, "levels": {}, "soft": {}}
+    out["soft_width"] = {}
+    for name in names:
+        m = maps.get_map(name)
+        x = m.project(x_tilde, beta)
+        gap = np.min(np.abs(x[:, None] - m.levels[None, :]), axis=1)
+        soft = gap > tol * np.min(np.diff(m.levels))
+        out["curves"][name] = x
+        out["limits"][name] = m.project(x_tilde, LIMIT_BETA)
+        out["levels"][name] = m.levels
+        out["soft"][name] = soft
+        out["soft_width"][name] = float(soft.sum() * dx)
+    return out
+
+
+def _title(name: str, data: dict) -> str:
+    return f"{name}: soft width {data['soft_width'][name]:.2f}"
+
+
+def draw(axes, data: dict) -> dict:
+    """Draw one panel per map of ``data`` on ``axes``; returns the artists ``redraw`` moves."""
+    names = list(data["curves"])
+    if len(axes) != len(names):
+        raise ValueError(f"need one axes per map: {len(names)} maps, got {len(axes)} axes")
+    artists = {}
+    xt = data["x_tilde"]
+    for ax, name in zip(axes, names, strict=True):
+        for level in data["levels"][name]:
+            ax.axhline(level, color="0.8", lw=0.8, zorder=0)
+        ax.plot(xt, data["limits"][name], color="k", ls="--", lw=1, label=r"$\beta \to \infty$")
+        (line,) = ax.plot(xt, data["curves"][name], color="C0", lw=2, label=r"$P_\beta$")
+        band = ax.fill_between(
+            xt,
+            0,
+            1,
+            where=data["soft"][name],
+            color="C1",
+            alpha=0.2,
+            transform=ax.get_xaxis_transform(),
+            label="soft region",
+        )
+        ax.set_title(_title(name, data), fontsize="medium")
+        ax.set_xlabel(r"$\tilde x$")
+        artists[name] = {"ax": ax, "line": line, "band": band}
+    axes[0].legend(fontsize="small", loc="upper left")
+    return artists
+
+
+def redraw(artists: dict, data: dict) -> None:
+    """Move the artists made by ``draw`` to the data of another beta (same grid and maps)."""
+    xt = data["x_tilde"]
+    for name, a in artists.items():
+        a["line"].set_ydata(data["curves"][name])
+        a["band"].remove()
+        a["band"] = a["ax"].fill_between(
+            xt,
+            0,
+            1,
+            where=data["soft"][name],
+            color="C1",
+            alpha=0.2,
+            transform=a["ax"].get_xaxis_transform(),
+        )
+        a["ax"].set_title(_title(name, data), fontsize="medium")
+
+
+def projection_explorer(beta: float = 1.0, beta_range=(0.25, 64.0), names=MAP_NAMES):
+    """An ipywidgets box: a logarithmic beta slider above one panel per projection."""
+    import io
+
+    import ipywidgets
+    from IPython.display import Image, display
+    from matplotlib.figure import Figure
+
+    lo, hi = (float(b) for b in beta_range)
+    if not 0 < lo < hi:
+        raise ValueError(f"beta_range must be (lo, hi) with 0 < lo < hi, got {beta_range}")
+    data = update(beta, names)
+    # A Figure outside pyplot: the notebook's inline backend would otherwise show it again at
+    # the next plt.show() of another cell.
+    fig = Figure(figsize=(3.6 * len(names), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(names), sharey=True)
+    artists = draw(np.atleast_1d(axes), data)
+    slider = ipywidgets.FloatLogSlider(
+        value=beta,
+        base=2,
+        min=np.log2(lo),
+        max=np.log2(hi),
+        step=0.25,
+        description="beta",
+        continuous_update=True,
+    )
+    out = ipywidgets.Output()
+
+    def show():
+        # PNG bytes display the same under any matplotlib backend, pyplot imported or not.
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90)
+        with out:
+            out.clear_output(wait=True)
+            display(Image(data=buffer.getvalue()))
+
+    def on_change(change):
+        redraw(artists, update(change["new"], names))
+        show()
+
+    slider.observe(on_change, names="value")
+    show()
+    box = ipywidgets.VBox([slider, out])
+    box.figure, box.slider = fig, slider  # handles for tests and for instructors' tweaks
+    return box

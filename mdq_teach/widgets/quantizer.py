@@ -1,0 +1,183 @@
+"""Chapter 9 explorer: draw a proximal quantizer by its parameters, see its regulariser and its run.
+
+``update(family, beta, levels)`` is pure: it evaluates the quantizer P_beta of ``mdq_teach.prox`` on
+a grid of stored values theta, the regulariser r it is the proximal map of (r' = P^{-1} - identity),
+the mirror map Phi = w^2/2 + r that Theorem 1 derives from the same P, and ProxConnect's trajectory
+with this quantizer on the toy problem f(w) = (w - center)^2 (``toy.run("proxconnect", ...)``).
+``draw`` turns that data into three panels; ``quantizer_explorer`` wires it to ipywidgets
+(imported there only). Overlaying ``draw`` for several betas gives the static figure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mdq_teach import prox, toy
+
+FAMILIES = tuple(prox.QUANTIZERS)
+LEVEL_SETS = {"binary": (-1.0, 1.0), "ternary": (-1.0, 0.0, 1.0), "uneven": (-1.0, -0.2, 0.5, 1.0)}
+# Slider ranges; update() rejects anything outside them with a ValueError naming the range.
+RANGES = {"beta": (0.1, 100.0), "x_tilde0": (-2.0, 2.0), "eta": (0.001, 0.5), "center": (-2.0, 2.0)}
+
+
+def _check(name, value):
+    lo, hi = RANGES[name]
+    v = float(value)
+    if not np.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
+    return v
+
+
+def update(
+    family: str = "tanh",
+    beta: float = 2.0,
+    levels=(-1.0, 1.0),
+    *,
+    center: float = -0.3,
+    x_tilde0: float = 0.8,
+    eta: float = 0.05,
+    steps: int = 60,
+    n: int = 401,
+) -> dict:
+    """Everything the explorer shows for one setting, as arrays (no plotting).
+
+    Returns a dict with 'family', 'beta', 'levels'; 'theta' (n points around the hull of the levels)
+    with 'w' = P_beta(theta) and 'limit' (the hard quantizer, beta -> inf); 'w_grid' (n points on a
+    slightly larger interval, and the levels) with 'r' (the regulariser, +inf off the range of P)
+    and 'phi' (w^2/2 + r); 'max_slope' (largest slope of P on the theta grid) and 'convex'
+    (whether r is convex: P continuous with slope <= 1, up to the grid's resolution); and
+    'trajectory' (the iterates w_0..w_steps of ProxConnect on f(w) = (w - center)^2 from
+    theta_0 = x_tilde0).
+    """
+    if family not in prox.QUANTIZERS:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    beta, center = _check("beta", beta), _check("center", center)
+    x_tilde0, eta = _check("x_tilde0", x_tilde0), _check("eta", eta)
+    if int(steps) != steps or not 1 <= steps <= 2000:
+        raise ValueError(f"steps must be an integer in [1, 2000], got {steps}")
+    if int(n) != n or n < 11:
+        raise ValueError(f"n must be an integer >= 11, got {n}")
+    P = prox.get_quantizer(family, levels)
+    P.check_beta(beta)  # e.g. the linear family needs beta >= 1
+    q = P.levels
+    span = q[-1] - q[0]
+    theta = np.linspace(q[0] - 0.75 * span, q[-1] + 0.75 * span, int(n))
+    w = P(theta, beta)
+    # The levels are on the grid: that is where the hard quantizer's r is finite.
+    w_grid = np.union1d(np.linspace(q[0] - 0.25 * span, q[-1] + 0.25 * span, int(n)), q)
+    r = P.regulariser(w_grid, beta)
+    slopes = np.diff(w) / np.diff(theta)
+    # A jump shows up as one huge slope on the grid: slope <= 1 everywhere means continuous and
+    # 1-Lipschitz, i.e. r convex.
+    max_slope = float(slopes.max())
+    trajectory = toy.run(
+        "proxconnect", toy.Quadratic(center=center), x_tilde0, beta, eta, int(steps), quantizer=P
+    )
+    return {
+        "family": family,
+        "beta": beta,
+        "levels": q,
+        "theta": theta,
+        "w": w,
+        "limit": P.limit(theta),
+        "w_grid": w_grid,
+        "r": r,
+        "phi": 0.5 * w_grid**2 + r,
+        "max_slope": max_slope,
+        "convex": bool(max_slope <= 1.0 + 1e-9),
+        "center": center,
+        "trajectory": trajectory,
+    }
+
+
+def _finite(y):
+    return np.where(np.isfinite(y), y, np.nan)
+
+
+def _title(data: dict) -> str:
+    kind = "convex r" if data["convex"] else "non-convex r"
+    return f"{data['family']}, beta = {data['beta']:.3g}: {kind}"
+
+
+def draw(axes, data: dict, *, color: str = "C0", label: str | None = None, frame: bool = True):
+    """Draw ``data`` on three axes (quantizer, regulariser and mirror map, trajectory).
+
+    ``frame`` adds what does not change with beta (levels, the staircase, labels); overlay several
+    betas by calling ``draw`` again with ``frame=False`` and another color. Returns the lines.
+    """
+    if len(axes) != 3:
+        raise ValueError(f"need 3 axes (quantizer, regulariser, trajectory), got {len(axes)}")
+    ax_p, ax_r, ax_t = axes
+    if frame:
+        for level in data["levels"]:
+            for ax in axes:
+                ax.axhline(level, color="0.85", lw=0.8, zorder=0)
+        ax_p.plot(data["theta"], data["limit"], color="k", ls="--", lw=0.8, label="hard (BC)")
+        ax_p.set_xlabel(r"stored $\theta$")
+        ax_p.set_ylabel(r"$w = P_\beta(\theta)$")
+        ax_r.set_xlabel("$w$")
+        ax_r.set_title(r"$r$ (solid) and $\Phi = w^2/2 + r$ (dotted)", fontsize="medium")
+        ax_t.set_xlabel("iteration $t$")
+        ax_t.set_ylabel("$w_t$")
+        ax_t.axhline(data["center"], color="C3", lw=0.8, ls=":", label="center of $f$")
+    (line_p,) = ax_p.plot(data["theta"], data["w"], color=color, lw=1.8, label=label)
+    (line_r,) = ax_r.plot(data["w_grid"], _finite(data["r"]), color=color, lw=1.8)
+    (line_phi,) = ax_r.plot(data["w_grid"], _finite(data["phi"]), color=color, lw=1.2, ls=":")
+    # Where r is finite only at isolated points (the hard quantizer) the line vanishes: mark them.
+    (dots,) = ax_r.plot([], [], "o", color=color, ms=4)
+    if np.isfinite(data["r"]).sum() <= len(data["levels"]):
+        dots.set_data(data["levels"], np.zeros_like(data["levels"]))
+    steps = np.arange(data["trajectory"].shape[0])
+    (line_t,) = ax_t.plot(steps, data["trajectory"], color=color, lw=1.5, label=label)
+    if frame:
+        ax_p.set_title(_title(data), fontsize="medium")
+    return {"p": line_p, "r": line_r, "phi": line_phi, "dots": dots, "t": line_t}
+
+
+def quantizer_explorer(family: str = "tanh", beta: float = 2.0, level_set: str = "binary"):
+    """An ipywidgets box: family, level set and a logarithmic beta slider above the three panels."""
+    import ipywidgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    if level_set not in LEVEL_SETS:
+        raise ValueError(f"level_set must be one of {tuple(LEVEL_SETS)}, got {level_set!r}")
+    state = {"family": family, "levels": LEVEL_SETS[level_set]}
+    with plt.ioff():
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
+    out = ipywidgets.Output()
+    family_box = ipywidgets.Dropdown(options=FAMILIES, value=family, description="family")
+    levels_box = ipywidgets.Dropdown(
+        options=tuple(LEVEL_SETS), value=level_set, description="levels"
+    )
+    lo, hi = RANGES["beta"]
+    slider = ipywidgets.FloatLogSlider(
+        value=beta, base=10, min=np.log10(lo), max=np.log10(hi), step=0.05, description="beta"
+    )
+
+    def render():
+        b = slider.value
+        if state["family"] == "linear" and b < 1.0:
+            b = 1.0  # the linear family starts at the identity on the hull
+        for ax in axes:
+            ax.clear()
+        draw(axes, update(state["family"], b, state["levels"]))
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+
+    def on_family(change):
+        state["family"] = change["new"]
+        render()
+
+    def on_levels(change):
+        state["levels"] = LEVEL_SETS[change["new"]]
+        render()
+
+    family_box.observe(on_family, names="value")
+    levels_box.observe(on_levels, names="value")
+    slider.observe(lambda change: render(), names="value")
+    render()
+    box = ipywidgets.VBox([ipywidgets.HBox([family_box, levels_box, slider]), out])
+    box.figure, box.slider = fig, slider
+    return box

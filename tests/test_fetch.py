@@ -1,0 +1,169 @@
+"""mdq_teach.fetch: where data is looked for, checksummed downloads, errors naming the command.
+
+Downloads are exercised offline through ``file://`` URLs pointing at archives the tests write in the
+official formats, with the expected checksums patched to those archives' MD5 sums.
+"""
+
+import gzip
+import hashlib
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdq_teach import fetch
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An IDX file: 0, 0, type 0x08 (uint8), rank, big-endian dimensions, data; gzipped."""
+    header = bytes([0, 0, 8, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+def write_fashion(folder: Path, n_train=30, n_test=10, seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, n_test),
+    }
+    for name, a in arrays.items():
+        write_idx(folder / name, a)
+    return arrays
+
+
+def write_cifar_archive(path: Path, name: str = "cifar10", per_batch=8, seed=0) -> dict:
+    """A tiny archive in the official python format: a tar.gz of pickled dicts with b"data"
+    (uint8 rows of 3072 = 3 planes of 32x32) and b"labels" / b"fine_labels"."""
+    rng = np.random.default_rng(seed)
+    spec = fetch.CIFAR[name]
+    key, classes = (b"labels", 10) if name == "cifar10" else (b"fine_labels", 100)
+    batches = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for member in spec["files"]:
+            if "meta" in member:
+                content = {b"label_names": [b"x"] * classes}
+            else:
+                n = per_batch * (5 if member == "train" else 1)
+                content = {
+                    b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                    key: rng.integers(0, classes, n).tolist(),
+                }
+                batches[member] = content
+            raw = pickle.dumps(content)
+            info = tarfile.TarInfo(f"{spec['folder']}/{member}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    return batches
+
+
+def test_data_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("MDQ_DATA", str(tmp_path / "env"))
+    assert fetch.data_root(tmp_path / "arg") == tmp_path / "arg"
+    assert fetch.data_root() == tmp_path / "env"
+    monkeypatch.delenv("MDQ_DATA")
+    assert fetch.data_root() == Path.home() / ".cache" / "mdq_teach"
+
+
+def test_fashion_prefers_debian_files(monkeypatch, tmp_path):
+    debian = tmp_path / "debian"
+    write_fashion(debian)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", debian)
+    monkeypatch.setattr(fetch, "_apt_install_fashion_mnist", lambda: pytest.fail("no apt"))
+    assert fetch.fashion_mnist(tmp_path / "root") == debian
+    assert fetch.main(["fashion-mnist", "--root", str(tmp_path / "root")]) == 0
+
+
+def test_fashion_download_is_checksummed(monkeypatch, tmp_path, capsys):
+    source = tmp_path / "source"
+    write_fashion(source)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", tmp_path / "absent")
+    monkeypatch.setattr(fetch, "_apt_install_fashion_mnist", lambda: False)
+    monkeypatch.setattr(fetch, "FASHION_URL", source.as_uri() + "/")
+    monkeypatch.setattr(fetch, "FASHION_FILES", {n: md5(source / n) for n in fetch.FASHION_FILES})
+    root = tmp_path / "root"
+    assert fetch.main(["fashion-mnist", "--root", str(root)]) == 0
+    assert str(root / "fashion-mnist") in capsys.readouterr().out
+    for name in fetch.FASHION_FILES:
+        assert (root / "fashion-mnist" / name).read_bytes() == (source / name).read_bytes()
+    # Present now: found without downloading again.
+    monkeypatch.setattr(fetch, "FASHION_URL", "file:///nonexistent/")
+    assert fetch.fashion_mnist(root) == root / "fashion-mnist"
+
+
+def test_fashion_bad_checksum_discards_the_file(monkeypatch, tmp_path):
+    source = tmp_path / "source"
+    write_fashion(source)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", tmp_path / "absent")
+    monkeypatch.setattr(fetch, "_apt_install_fashion_mnist", lambda: False)
+    monkeypatch.setattr(fetch, "FASHION_URL", source.as_uri() + "/")
+    with pytest.raises(ValueError, match="checksum"):
+        fetch.fashion_mnist(tmp_path / "root")
+    assert not list((tmp_path / "root" / "fashion-mnist").iterdir())
+
+
+def test_fashion_offline_error_names_the_command(monkeypatch, tmp_path):
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", tmp_path / "absent")
+    monkeypatch.setattr(fetch, "_apt_install_fashion_mnist", lambda: False)
+    monkeypatch.setattr(fetch, "FASHION_URL", (tmp_path / "nothing").as_uri() + "/")
+    with pytest.raises(fetch.DatasetNotFoundError, match="python -m mdq_teach.fetch fashion-mnist"):
+        fetch.fashion_mnist(tmp_path / "root")
+    assert fetch.main(["fashion-mnist", "--root", str(tmp_path / "root")]) == 1
+
+
+def test_apt_is_not_tried_without_root(monkeypatch):
+    monkeypatch.setattr(fetch.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("ran a command"))
+    assert fetch._apt_install_fashion_mnist() is False
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_download_verify_extract(monkeypatch, tmp_path, name):
+    source = tmp_path / "source"
+    source.mkdir()
+    archive = source / fetch.CIFAR[name]["archive"]
+    batches = write_cifar_archive(archive, name)
+    spec = dict(fetch.CIFAR[name], md5=md5(archive))
+    monkeypatch.setitem(fetch.CIFAR, name, spec)
+    monkeypatch.setattr(fetch, "CIFAR_URL", source.as_uri() + "/")
+    root = tmp_path / "root"
+    folder = fetch.cifar(root, name)
+    assert folder == root / spec["folder"]
+    first = spec["files"][0]
+    with open(folder / first, "rb") as f:
+        assert np.array_equal(pickle.load(f)[b"data"], batches[first][b"data"])
+    # Already extracted: a no-op even offline.
+    monkeypatch.setattr(fetch, "CIFAR_URL", "file:///nonexistent/")
+    assert fetch.cifar(root, name) == folder
+
+
+def test_cifar_offline_error_names_command_and_files(monkeypatch, tmp_path):
+    monkeypatch.setattr(fetch, "CIFAR_URL", (tmp_path / "nothing").as_uri() + "/")
+    with pytest.raises(fetch.DatasetNotFoundError) as err:
+        fetch.cifar(tmp_path, "cifar10")
+    message = str(err.value)
+    assert "python -m mdq_teach.fetch cifar10" in message
+    assert "cifar-10-python.tar.gz" in message and fetch.CIFAR["cifar10"]["md5"] in message
+    with pytest.raises(ValueError, match="python -m mdq_teach.fetch cifar100"):
+        fetch.cifar(tmp_path, "cifar100", download=False)
+    assert fetch.main(["cifar10", "--root", str(tmp_path)]) == 1
+
+
+def test_cifar_rejects_a_corrupt_archive(tmp_path):
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"not the archive")
+    with pytest.raises(ValueError, match="expected c58f30108f718f92721af3b95e74349a"):
+        fetch.cifar(tmp_path, "cifar10")
+
+
+def test_cifar_unknown_name():
+    with pytest.raises(ValueError, match="cifar10"):
+        fetch.cifar(None, "mnist")

@@ -1,0 +1,150 @@
+"""mdq_teach.plots: each helper draws exactly the data it is given, and rejects bad input."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from mdq_teach import plots  # noqa: E402
+
+
+class _Tanh:
+    """tanh(beta x~) written out here, so the test does not depend on mdq_teach.maps."""
+
+    domain = (-1.0, 1.0)
+
+    def project(self, x_tilde, beta):
+        return np.tanh(beta * x_tilde)
+
+    def inverse(self, x, beta):
+        return np.arctanh(x) / beta
+
+    def potential(self, x, beta):
+        return ((1 + x) * np.log1p(x) + (1 - x) * np.log1p(-x)) / (2 * beta)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_projection_panels_plot_the_map_inverse_and_potential_for_each_beta():
+    m = _Tanh()
+    betas = [1.0, 4.0]
+    fig = plots.projection_panels(m, betas, span=2.0, n=51)
+    project_ax, inverse_ax, potential_ax = fig.axes[:3]
+    for k, beta in enumerate(betas):
+        xt, x = project_ax.lines[k].get_data()
+        np.testing.assert_allclose(x, np.tanh(beta * xt))
+        x, y = inverse_ax.lines[k].get_data()
+        assert x.min() > -1 and x.max() < 1
+        np.testing.assert_allclose(y, np.arctanh(x) / beta)
+        x, phi = potential_ax.lines[k].get_data()
+        # the mirror map's derivative is the inverse (Theorem 1): check by finite differences
+        grad = np.gradient(phi, x)[5:-5]
+        np.testing.assert_allclose(grad, np.arctanh(x[5:-5]) / beta, rtol=1e-2, atol=5e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"betas": []}, "betas"),
+        ({"betas": [1.0, -2.0]}, "betas"),
+        ({"betas": [np.nan]}, "betas"),
+        ({"betas": [1.0], "span": 0.0}, "span"),
+        ({"betas": [1.0], "margin": 0.7}, "margin"),
+    ],
+)
+def test_projection_panels_reject_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plots.projection_panels(_Tanh(), **kwargs)
+
+
+def test_bregman_gap_segment_has_the_length_of_the_divergence():
+    phi = lambda x: np.exp(x)
+    p, q = 1.5, -0.5
+    ax = plots.bregman_gap(phi, np.exp, p, q, (-2, 2))
+    segment = next(line for line in ax.lines if line.get_label() == r"$D_\Phi(p, q)$")
+    xs, ys = segment.get_data()
+    assert xs[0] == xs[1] == p
+    # Eq. 3 computed here independently
+    assert np.isclose(ys[1] - ys[0], np.exp(p) - np.exp(q) - np.exp(q) * (p - q))
+
+
+def test_bregman_gap_rejects_points_outside_the_interval():
+    with pytest.raises(ValueError, match="p must lie in the interval"):
+        plots.bregman_gap(np.exp, np.exp, 3.0, 0.0, (-1, 1))
+    with pytest.raises(ValueError, match="interval"):
+        plots.bregman_gap(np.exp, np.exp, 0.0, 0.0, (1, -1))
+
+
+def test_convergence_curves_draw_curves_and_bounds_on_a_log_axis():
+    gap = 1.0 / np.arange(1, 11)
+    bound = 2.0 / np.sqrt(np.arange(1, 11))
+    ax = plots.convergence_curves({"EG": gap}, bounds={"EG": bound})
+    assert ax.get_yscale() == "log"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), gap)
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), bound)
+    # the bound at t is drawn at x = t (it bounds the average of t iterates)
+    np.testing.assert_allclose(ax.lines[1].get_xdata(), np.arange(1, 11))
+
+
+@pytest.mark.parametrize(
+    "curves, bounds, match",
+    [
+        ({}, None, "at least one"),
+        ({"a": np.ones((2, 2))}, None, "1-D"),
+        ({"a": np.array([1.0, -1.0])}, None, "negative"),
+        ({"a": np.ones(3)}, {"b": np.ones(3)}, "no curve"),
+    ],
+)
+def test_convergence_curves_reject_bad_input(curves, bounds, match):
+    with pytest.raises(ValueError, match=match):
+        plots.convergence_curves(curves, bounds=bounds)
+
+
+def test_small_multiples_make_one_visible_panel_per_value():
+    seen = []
+    fig = plots.small_multiples(lambda ax, v: seen.append(v), [1, 2, 3, 4, 5], ncols=3)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert seen == [1, 2, 3, 4, 5]
+    assert len(fig.axes) == 6 and len(visible) == 5
+    assert [ax.get_title() for ax in visible] == ["1", "2", "3", "4", "5"]
+    named = plots.small_multiples(lambda ax, v: None, [1, 2], title=lambda v: f"beta={v}")
+    assert [ax.get_title() for ax in named.axes] == ["beta=1", "beta=2"]
+    # a title set by draw wins over the default one
+    own = plots.small_multiples(lambda ax, v: ax.set_title(f"drawn {v}"), [7])
+    assert own.axes[0].get_title() == "drawn 7"
+    with pytest.raises(ValueError, match="values"):
+        plots.small_multiples(lambda ax, v: None, [])
+    with pytest.raises(ValueError, match="ncols"):
+        plots.small_multiples(lambda ax, v: None, [1], ncols=0)
+
+
+def test_simplex_xy_maps_vertices_to_corners_and_barycentres_to_the_centroid():
+    corners = plots.simplex_xy(np.eye(3))
+    sides = np.linalg.norm(corners - np.roll(corners, 1, axis=0), axis=1)
+    np.testing.assert_allclose(sides, 1.0)  # equilateral
+    np.testing.assert_allclose(plots.simplex_xy(np.full(3, 1 / 3)), corners.mean(axis=0))
+    with pytest.raises(ValueError, match="simplex"):
+        plots.simplex_xy([0.5, 0.6, 0.1])
+    with pytest.raises(ValueError, match="3 barycentric"):
+        plots.simplex_xy([0.5, 0.5])
+
+
+def test_draw_simplex_and_interval_place_the_vertices_and_levels():
+    fig, (a, b) = plt.subplots(1, 2)
+    plots.draw_simplex(a)
+    markers = [line for line in a.lines if line.get_marker() == "s"][0]
+    np.testing.assert_allclose(np.c_[markers.get_data()], plots.simplex_xy(np.eye(3)))
+    plots.draw_interval(b, [1, -1, 0])
+    levels = [line for line in b.lines if line.get_marker() == "s"][0]
+    np.testing.assert_allclose(levels.get_xdata(), [-1, 0, 1])
+    with pytest.raises(ValueError, match="levels"):
+        plots.draw_interval(b, [1.0])
+    with pytest.raises(ValueError, match="vertex_labels"):
+        plots.draw_simplex(a, ("a", "b"))
