@@ -354,6 +354,19 @@ def test_non_finite_gradient_names_the_parameter(method):
         opt2.step()
 
 
+@pytest.mark.parametrize("method", ["md-tanh-s", "float"])
+def test_finite_gradients_whose_sum_overflows_are_accepted(method):
+    # The finiteness screen sums the gradients; a sum that overflows must not be mistaken for a
+    # non-finite gradient.
+    net = _mlp()
+    opt = make_optimizer(net.parameters(), method)
+    for p in net.parameters():
+        p.grad = torch.full_like(p, 3e38)
+    assert not torch.isfinite(torch.cat([p.grad.reshape(-1) for p in net.parameters()]).sum())
+    opt.step()
+    assert all(bool(torch.isfinite(p).all()) for p in net.parameters())
+
+
 def test_mixed_dtypes_in_a_quantized_group_are_rejected():
     a = nn.Parameter(torch.zeros(2))
     b = nn.Parameter(torch.zeros(2, dtype=torch.float64))

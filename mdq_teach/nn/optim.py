@@ -212,11 +212,15 @@ class QuantOptimizer(torch.optim.Optimizer):
     # ------------------------------------------------------------------------------------------
     # the step
 
-    def _check_finite(self) -> None:
-        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
-        if not grads:
-            return
-        if bool(torch.stack(torch._foreach_norm(grads, math.inf)).isfinite().all()):
+    def _check_finite(self, flat: list[torch.Tensor]) -> None:
+        """Raise, naming the parameter, if any gradient holds NaN or inf.
+
+        A sum is NaN or infinite whenever one of its terms is, so one reduction per tensor in
+        ``flat`` (the concatenated gradient of each quantized group, and the float groups'
+        gradients) screens everything; only a non-finite sum, rare and possibly a mere overflow
+        of the sum, pays for the exact per-parameter search.
+        """
+        if not flat or bool(torch.stack([t.sum() for t in flat]).isfinite().all()):
             return
         for gi, group in enumerate(self.param_groups):
             names = group.get("param_names")
@@ -240,19 +244,18 @@ class QuantOptimizer(torch.optim.Optimizer):
                 "the model holds rounded weights: call restore_() (or evaluate inside "
                 "`with opt.rounded():`) before step()"
             )
-        self._check_finite()
-        beta = self.beta
-        for group, inner, s, route in zip(
-            self.param_groups, self.base.param_groups, self._quant, self._routes, strict=True
-        ):
-            for k, v in group.items():
-                if k not in _OWN_GROUP_KEYS:
-                    inner[k] = v
-            if s is None:
-                continue
+        # Gather every group's gradient first, so that a non-finite one is reported before any
+        # state changes.
+        flat: list[torch.Tensor] = []
+        group_grads: list[torch.Tensor | None] = []
+        for group, s in zip(self.param_groups, self._quant, strict=True):
             grads = [p.grad for p in group["params"]]
             if all(g is None for g in grads):
-                s.aux.grad = None
+                group_grads.append(None)
+                continue
+            if s is None:
+                flat.extend(g for g in grads if g is not None)
+                group_grads.append(None)
                 continue
             # A parameter without a gradient takes part with gradient zero.
             g = torch.cat(
@@ -261,6 +264,26 @@ class QuantOptimizer(torch.optim.Optimizer):
                     for p in group["params"]
                 ]
             )
+            flat.append(g)
+            group_grads.append(g)
+        self._check_finite(flat)
+        beta = self.beta
+        for group, inner, s, route, g in zip(
+            self.param_groups,
+            self.base.param_groups,
+            self._quant,
+            self._routes,
+            group_grads,
+            strict=True,
+        ):
+            for k, v in group.items():
+                if k not in _OWN_GROUP_KEYS:
+                    inner[k] = v
+            if s is None:
+                continue
+            if g is None:
+                s.aux.grad = None
+                continue
             s.beta, s.lr, s.reg_strength, s.reg = (
                 beta,
                 float(group["lr"]),
