@@ -83,6 +83,15 @@ def check_broadcast(**arrays) -> tuple[int, ...]:
         raise ValueError(f"shapes do not broadcast: {described}") from err
 
 
+def check_range(name: str, value, ranges: dict) -> float:
+    """A widget setting as a float, refused unless finite and inside ``ranges[name] = (lo, hi)``."""
+    lo, hi = ranges[name]
+    v = float(value)
+    if not np.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
+    return v
+
+
 def tolerance(dtype: np.dtype, scale: float = 1.0) -> float:
     """How far outside a domain rounding may push a point: 64 units of roundoff of ``dtype``."""
     return 64 * float(np.finfo(dtype).eps) * max(1.0, abs(scale))

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mdq_teach import maps, theory, toy
+from mdq_teach._validate import check_range
 
 PROBLEM = toy.BoxQuadratic.random(20, scale=2.0, seed=0)
 GROWTH = 1.1  # beta_k = min(GROWTH^k, B): the paper's multiplicative schedule with a cap
@@ -43,11 +44,7 @@ def fixed_step_bound(R, L, rho, cap, t, eta):
 
 
 def _check(name, value):
-    lo, hi = RANGES[name]
-    v = float(value)
-    if not np.isfinite(v) or not lo <= v <= hi:
-        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
-    return v
+    return check_range(name, value, RANGES)
 
 
 def update(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from mdq_teach import prox, toy
+from mdq_teach._validate import check_range
 
 FAMILIES = tuple(prox.QUANTIZERS)
 LEVEL_SETS = {"binary": (-1.0, 1.0), "ternary": (-1.0, 0.0, 1.0), "uneven": (-1.0, -0.2, 0.5, 1.0)}
@@ -21,11 +22,7 @@ RANGES = {"beta": (0.1, 100.0), "x_tilde0": (-2.0, 2.0), "eta": (0.001, 0.5), "c
 
 
 def _check(name, value):
-    lo, hi = RANGES[name]
-    v = float(value)
-    if not np.isfinite(v) or not lo <= v <= hi:
-        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
-    return v
+    return check_range(name, value, RANGES)
 
 
 def update(

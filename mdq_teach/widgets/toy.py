@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mdq_teach import toy
+from mdq_teach._validate import check_range
 
 METHODS = ("md-tanh", "md-tanh-s", "pq-l1", "pq-l2")
 STYLE = {
@@ -28,11 +29,7 @@ GRID = np.linspace(-1.5, 1.5, 301)
 
 
 def _check(name, value):
-    lo, hi = RANGES[name]
-    v = float(value)
-    if not np.isfinite(v) or not lo <= v <= hi:
-        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
-    return v
+    return check_range(name, value, RANGES)
 
 
 def update(beta: float = 4.0, x_tilde0: float = 1.2, eta: float = 0.1, steps: int = 100) -> dict:
