@@ -9,30 +9,89 @@ from __future__ import annotations
 
 import numpy as np
 
-FLOAT_TYPES = (np.float32, np.float64)
+FLOAT_TYPES = (np.float16, np.float32, np.float64)
 
 
 def float_dtype(*arrays) -> np.dtype:
-    """The dtype results are returned in: float32 only if every array argument is float32.
+    """The dtype results are returned in: the widest float type among the numpy array arguments
+    if that is float16 or float32, float64 otherwise.
 
-    Python scalars (``eta=0.1``) do not count, so float32 in gives float32 out. Integer and other
-    inputs compute in float64.
+    Python scalars (``eta=0.1``) do not count, so float32 in gives float32 out and float16 in gives
+    float16 out. Integer, float64 and other inputs compute and return in float64. (The
+    computation itself is always float64; only the result is cast back.)
     """
     kinds = [np.asarray(a).dtype for a in arrays if isinstance(a, np.ndarray | np.generic)]
-    if kinds and all(k == np.float32 for k in kinds):
-        return np.dtype(np.float32)
+    if kinds and all(k in (np.float16, np.float32) for k in kinds):
+        return np.dtype(np.float32) if any(k == np.float32 for k in kinds) else np.dtype(np.float16)
     return np.dtype(np.float64)
 
 
 def as_finite(name: str, value) -> np.ndarray:
-    """``value`` as a float64 array, rejecting NaN and infinity."""
+    """``value`` as a float64 array, rejecting NaN, infinity, complex numbers and non-numbers."""
+    if isinstance(value, str | bytes) or value is None:
+        raise ValueError(
+            f"{name} must be a real number or an array of real numbers, got {value!r}"
+        )
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        if raw.dtype.kind == "c" or raw.dtype.kind in "USV":
+            raise TypeError(raw.dtype)
+        arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a real number or array of real numbers") from err
+        raise ValueError(
+            f"{name} must be a real number or an array of real numbers, got {_short(value)}"
+        ) from err
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (no NaN or inf), got {_show(arr)}")
     return arr
+
+
+def check_real(name: str, value) -> float:
+    """A finite real scalar."""
+    arr = as_finite(name, value)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a single real number, got an array of shape {arr.shape}")
+    return float(arr)
+
+
+def check_scalar(name: str, value, lo: float = -np.inf, hi: float = np.inf,
+                 lo_open: bool = False, hi_open: bool = False, allow_inf: bool = False) -> float:
+    """A real scalar in the interval from ``lo`` to ``hi`` (open at an end if asked).
+
+    NaN is always refused; +-inf only with ``allow_inf`` (and then only where the range allows).
+    The message names the argument and the interval.
+    """
+    rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    if allow_inf and isinstance(value, int | float | np.floating | np.integer) and np.isinf(value):
+        x = float(value)
+    else:
+        x = check_real(name, value)
+    below = x <= lo if lo_open else x < lo
+    above = x >= hi if hi_open else x > hi
+    if below or above:
+        raise ValueError(f"{name} must lie in {rng}, got {value}")
+    return x
+
+
+def check_count(name: str, value, minimum: int = 0, maximum: int = 10**9) -> int:
+    """An integer (an int, or a float with an integral value) in [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(
+        value, int | np.integer | float | np.floating
+    ):
+        raise ValueError(
+            f"{name} must be an integer in [{minimum}, {maximum}], got {_short(value)}"
+        )
+    if not (np.isfinite(value) and float(value) == int(value) and minimum <= value <= maximum):
+        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value, choices) -> str:
+    """One of ``choices`` (compared with ==); the message lists them."""
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
 
 
 def check_beta(beta) -> float:
@@ -63,13 +122,16 @@ def check_positive(name: str, value, minimum: float = 0.0, inclusive: bool = Fal
     return v
 
 
-def check_levels(levels) -> np.ndarray:
-    """Quantization levels: a 1-D, finite, strictly increasing sequence of at least two values."""
-    q = as_finite("levels", levels)
+def check_levels(levels, name: str = "levels") -> np.ndarray:
+    """Quantization levels: a 1-D, finite, strictly increasing sequence of at least two values.
+
+    The one level check of the numpy core (maps, toy, prox all call it).
+    """
+    q = as_finite(name, levels)
     if q.ndim != 1 or q.size < 2:
-        raise ValueError(f"levels must be a 1-D sequence of at least 2 values, got {_show(q)}")
+        raise ValueError(f"{name} must be a 1-D sequence of at least 2 values, got {_show(q)}")
     if np.any(np.diff(q) <= 0):
-        raise ValueError(f"levels must be strictly increasing (sorted, no repeats), got {_show(q)}")
+        raise ValueError(f"{name} must be strictly increasing (sorted, no repeats), got {_show(q)}")
     return q
 
 
@@ -86,15 +148,15 @@ def check_broadcast(**arrays) -> tuple[int, ...]:
 def check_range(name: str, value, ranges: dict) -> float:
     """A widget setting as a float, refused unless finite and inside ``ranges[name] = (lo, hi)``."""
     lo, hi = ranges[name]
-    v = float(value)
-    if not np.isfinite(v) or not lo <= v <= hi:
-        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
-    return v
+    return check_scalar(name, value, lo, hi)
 
 
 def tolerance(dtype: np.dtype, scale: float = 1.0) -> float:
-    """How far outside a domain rounding may push a point: 64 units of roundoff of ``dtype``."""
-    return 64 * float(np.finfo(dtype).eps) * max(1.0, abs(scale))
+    """How far outside a domain rounding may push a point: 64 units of roundoff of ``dtype``
+    (float32, float64), 4 for float16, whose 64 units would already be 6 %; times ``scale``."""
+    dtype = np.dtype(dtype)
+    ulps = 4 if dtype.itemsize < 4 else 64
+    return ulps * float(np.finfo(dtype).eps) * max(1.0, abs(scale))
 
 
 def check_interval(name: str, x, lo: float, hi: float, dtype: np.dtype) -> np.ndarray:
@@ -146,6 +208,11 @@ def interior(x: np.ndarray, lo: float, hi: float, dtype: np.dtype) -> np.ndarray
 def finish(value: np.ndarray, dtype: np.dtype):
     """Cast a float64 result back to the caller's dtype; 0-d results become numpy scalars."""
     return np.asarray(value, dtype=dtype)[()]
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _show(arr: np.ndarray) -> str:

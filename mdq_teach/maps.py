@@ -43,7 +43,90 @@ __all__ = [
     "Euclidean",
     "MAPS",
     "get_map",
+    "round_to_levels",
+    "tanh_md_step",
+    "shifted_tanh",
+    "log_cosh",
+    "relative_entropy_terms",
 ]
+
+
+# --------------------------------------------------------------------------------------------------
+# The formulas, once. These kernels take float64 arrays that are already validated (no checks, so
+# they are cheap enough for the toy trajectories and the widgets); ``toy``, ``prox`` and the map
+# classes below all call them rather than writing the formula again.
+
+
+def round_to_levels(x, levels):
+    """The nearest of the sorted ``levels`` to each entry of ``x``; a tie goes to the upper level,
+    so for the levels (-1, 1) this is sign with sign(0) = +1."""
+    q = np.asarray(levels, dtype=float)
+    return q[np.searchsorted(0.5 * (q[1:] + q[:-1]), x, side="right")]
+
+
+# The largest float64 below 1: where rounding has put a point on +-1, atanh would be infinite.
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
+
+
+def tanh_md_step(x, dual_move):
+    """MD-tanh (Eq. 15) in stable form: tanh(atanh(x) - dual_move) with dual_move = beta eta g.
+
+    Eq. 15 multiplies (1 + x) / (1 - x) = exp(2 atanh x) by exp(-2 beta eta g); taking atanh of
+    both sides gives this form, which cannot overflow. A point on +-1 is first moved to the
+    nearest float64 inside (its atanh is finite), so it can leave the boundary again.
+    """
+    x = np.clip(x, -_BELOW_ONE, _BELOW_ONE)
+    return np.tanh(np.arctanh(x) - dual_move)
+
+
+def shifted_tanh(s, beta, levels):
+    """The shifted-tanh staircase (Eq. 21) for sorted ``levels`` q_0 < ... < q_{d-1}::
+
+        P_beta(s) = q_0 + sum_i h_i / 2 * (1 + tanh(beta (s - c_i))),
+
+    with h_i = q_{i+1} - q_i and c_i = (q_i + q_{i+1}) / 2. It is evaluated around the gap
+    [q_j, q_{j+1}] that holds s: P = c_j + h_j/2 tanh(a_j) - sum_{i<j} h_i expit(-2 a_i)
+    + sum_{i>j} h_i expit(2 a_i), a_i = beta (s - c_i) (since (1 + tanh a) / 2 = expit(2 a)). Every
+    term but the first is then small, so no digits are lost to cancellation, two levels (-1, 1)
+    give tanh(beta s) bit for bit, and a saturated step returns its level exactly.
+    """
+    q = np.asarray(levels, dtype=float)
+    h = np.diff(q)
+    c = 0.5 * (q[1:] + q[:-1])
+    s = np.asarray(s, dtype=float)
+    j = np.searchsorted(q[1:-1], s, side="right")
+    with np.errstate(over="ignore", invalid="ignore"):
+        t = np.tanh(beta * (s - c[j]))
+        out = np.where(t >= 1, q[j + 1], np.where(t <= -1, q[j], c[j] + 0.5 * h[j] * t))
+        # One contiguous pass per step (d - 1 is small): -sign(a_i) h_i expit(-2 |a_i|) is
+        # -h_i expit(-2 a_i) below the gap of s and h_i expit(2 a_i) above it.
+        for i in range(h.size if h.size > 1 else 0):
+            a = beta * (s - c[i])
+            tail = np.copysign(h[i] * special.expit(-2 * np.abs(a)), -a)
+            out = out + np.where(j == i, 0.0, tail)
+    return out
+
+
+def log_cosh(a):
+    """log cosh(a) without overflow: |a| + log1p(exp(-2|a|)) - log 2."""
+    a = np.abs(a)
+    return a + np.log1p(np.exp(-2 * a)) - np.log(2.0)
+
+
+def relative_entropy_terms(a, b):
+    """a log(a / b) - a + b, entry by entry (>= 0; 0 where a = 0 <= b; +inf where b = 0 < a).
+
+    ``scipy.special.kl_div`` forms a / b first, which overflows to inf when b is tiny (b = 1e-310,
+    a = 0.5) although the true value is about 355. Where that happens the same quantity is taken
+    as xlogy(a, a) - xlogy(a, b) - a + b, which stays finite.
+    """
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        out = special.kl_div(a, b)
+        bad = np.isinf(out) & (b > 0)
+        if np.any(bad):
+            alt = special.xlogy(a, a) - special.xlogy(a, b) - a + b
+            out = np.where(bad, alt, out)
+    return out
 
 
 class MirrorMap:
@@ -113,8 +196,7 @@ class IntervalMap(MirrorMap):
         """Nearest level of ``self.levels`` (ties to the upper level, so sign(0) = +1)."""
         dtype = v.float_dtype(x)
         xs = v.as_finite("x", x)
-        idx = np.searchsorted(self._midpoints, xs, side="right")
-        return v.finish(self.levels[idx], dtype)
+        return v.finish(round_to_levels(xs, self.levels), dtype)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -163,12 +245,12 @@ class Tanh(IntervalMap):
         return (special.xlogy(1 + x, 1 + x) + special.xlogy(1 - x, 1 - x)) / (2 * beta)
 
     def _bregman(self, p, q, beta):
-        # kl_div(a, b) = a log(a / b) - a + b is >= 0 term by term, so no rounding below zero.
-        return (special.kl_div(1 + p, 1 + q) + special.kl_div(1 - p, 1 - q)) / (2 * beta)
+        # Each term a log(a / b) - a + b is >= 0, so no rounding below zero.
+        kl = relative_entropy_terms
+        return (kl(1 + p, 1 + q) + kl(1 - p, 1 - q)) / (2 * beta)
 
     def _md_step(self, x, g, eta, beta):
-        # Eq. 15 rewritten: (1 + w) / (1 - w) = exp(2 atanh w).
-        return np.tanh(np.arctanh(x) - beta * eta * g)
+        return tanh_md_step(x, beta * eta * g)
 
     def md_step_literal(self, x, g, eta, beta):
         """Eq. 15 exactly as printed, evaluated in the caller's precision. Deliberately unstable.
@@ -213,7 +295,8 @@ class Sigmoid(IntervalMap):
         return (special.xlogy(x, x) + special.xlogy(1 - x, 1 - x)) / beta
 
     def _bregman(self, p, q, beta):
-        return (special.kl_div(p, q) + special.kl_div(1 - p, 1 - q)) / beta
+        kl = relative_entropy_terms
+        return (kl(p, q) + kl(1 - p, 1 - q)) / beta
 
     def _md_step(self, x, g, eta, beta):
         # w / (1 - w) is multiplied by exp(-beta eta g): the sigmoid analogue of Eq. 15.
@@ -248,45 +331,91 @@ class ShiftedTanh(IntervalMap):
         self._span = self.hi - self.lo
 
     def _project(self, s, beta):
-        t = np.tanh(beta * (s[..., None] - self._midpoints))
-        return self.lo + (0.5 * self._steps * (1 + t)).sum(axis=-1)
+        return shifted_tanh(s, beta, self.levels)
+
+    def _value_and_slope(self, s, beta):
+        # P(s) = q_0 + sum_i h_i E_i and P'(s) = sum_i 2 beta h_i E_i (1 - E_i), with
+        # E_i = expit(2 beta (s - c_i)): one exponential per step for both, in place. P is
+        # accurate to a few units of roundoff in absolute terms, all that Newton's method needs
+        # (``shifted_tanh`` is the evaluation accurate near 0).
+        value = np.full_like(s, self.lo)
+        slope = np.zeros_like(s)
+        for c, h in zip(self._midpoints, self._steps, strict=True):
+            e = s - c
+            e *= 2 * beta
+            special.expit(e, out=e)
+            value += h * e
+            e *= 1 - e
+            e *= 2 * beta * h
+            slope += e
+        return value, slope
 
     def _inverse(self, x, beta):
-        # P lies between the two single-step maps centred at the first and last midpoint, so the
-        # root is bracketed by their inverses (widened by 1/beta against rounding in arctanh).
-        # Newton steps that leave the bracket, or meet a float-flat plateau, fall back to
-        # bisection, so the iteration always converges.
-        r = np.clip(2 * (x - self.lo) / self._span - 1, -1 + 2**-52, 1 - 2**-52)
+        # Blocks small enough to stay in cache: the iteration makes some 30 passes over its
+        # arrays, which then cost a fraction of what they cost on the whole array in memory.
+        x = np.asarray(x, dtype=float)
+        flat = x.ravel()
+        out = np.empty_like(flat)
+        block = 1 << 14
+        for start in range(0, flat.size, block):
+            out[start : start + block] = self._inverse_block(flat[start : start + block], beta)
+        return out.reshape(x.shape)
+
+    def _inverse_block(self, x, beta):
+        # Newton's method on P(s) = x, safeguarded by bisection, run only on the entries that have
+        # not converged yet (so the cost is a few passes over the array, not 200).
+        # Bracket: P lies between the single steps centred at the first and last midpoint, so the
+        # root lies between their inverses (widened by 1/beta against rounding in arctanh).
+        r = np.clip(2 * (x - self.lo) / self._span - 1, -_BELOW_ONE, _BELOW_ONE)
         a = np.arctanh(r) / beta
         left = self._midpoints[0] + a - 1 / beta
         right = self._midpoints[-1] + a + 1 / beta
-        s = 0.5 * (left + right)
+        if beta * self._steps.min() >= 2:
+            # Steps that barely overlap: invert the one step of the gap that holds x.
+            gaps = np.searchsorted(self.levels[1:-1], x, side="right")
+            j = np.clip(gaps, 0, self._steps.size - 1)
+            c, h = self._midpoints[j], self._steps[j]
+            s = c + np.arctanh(np.clip(2 * (x - c) / h, -_BELOW_ONE, _BELOW_ONE)) / beta
+        else:
+            # Overlapping steps: P is close to one tanh across the whole span.
+            s = 0.5 * (self._midpoints[0] + self._midpoints[-1]) + a
+        s = np.clip(s, left, right)
         eps = np.finfo(np.float64).eps
-        value_tol = 2 * eps * max(1.0, abs(self.lo), abs(self.hi))
+        value_tol = 2 * self._steps.size * eps * max(1.0, abs(self.lo), abs(self.hi))
+        todo = np.arange(x.size)
         for _ in range(200):
-            t = np.tanh(beta * (s[..., None] - self._midpoints))
-            residual = self.lo + (0.5 * self._steps * (1 + t)).sum(axis=-1) - x
-            below = residual < 0
-            left = np.where(below, s, left)
-            right = np.where(below, right, s)
-            slope = (0.5 * beta * self._steps * (1 - t**2)).sum(axis=-1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                newton = s - residual / slope
-            inside = (newton >= left) & (newton <= right)
-            s_new = np.where(inside, newton, 0.5 * (left + right))
-            # Stop where P(s) matches x to roundoff (near the boundary P is so flat that the
-            # neighbouring floats of s straddle x) or where s has stopped moving.
-            matched = np.abs(residual) <= value_tol
-            done = matched | (np.abs(s_new - s) <= 4 * eps * np.maximum(1.0, np.abs(s)))
-            s = np.where(matched, s, s_new)
-            if np.all(done):
+            if todo.size == 0:
                 break
+            st, xt, lt, rt = s[todo], x[todo], left[todo], right[todo]
+            value, slope = self._value_and_slope(st, beta)
+            residual = value - xt
+            below = residual < 0
+            lt = np.where(below, st, lt)
+            rt = np.where(below, rt, st)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                newton = st - residual / slope
+            inside = (newton >= lt) & (newton <= rt)
+            s_new = np.where(inside, newton, 0.5 * (lt + rt))
+            # Stop where P(s) matches x to roundoff (near the boundary P is so flat that the
+            # neighbouring floats of s straddle x), where s has stopped moving, or after a Newton
+            # step shorter than sqrt(eps) / beta: |P''/P'| <= 2 beta for tanh steps, so the step
+            # just taken has left an error below beta * step^2 <= eps / beta.
+            matched = np.abs(residual) <= value_tol
+            moved = np.abs(s_new - st)
+            done = (
+                matched
+                | (moved <= 4 * eps * np.maximum(1.0, np.abs(st)))
+                | (inside & (moved <= np.sqrt(eps) / beta))
+            )
+            s[todo] = np.where(matched, st, s_new)
+            left[todo], right[todo] = lt, rt
+            todo = todo[~done]
         return s
 
     def _potential(self, x, beta):
         s = self._inverse(v.interior(x, self.lo, self.hi, np.dtype(np.float64)), beta)
         a = beta * (s[..., None] - self._midpoints)
-        tail = (self._steps / (2 * beta) * _log_cosh(a)).sum(axis=-1)
+        tail = (self._steps / (2 * beta) * log_cosh(a)).sum(axis=-1)
         return (x - self.lo - 0.5 * self._span) * s - tail
 
     def _bregman(self, p, q, beta):
@@ -296,7 +425,7 @@ class ShiftedTanh(IntervalMap):
         sp = self._inverse(v.interior(p, self.lo, self.hi, f64), beta)[..., None]
         sq = self._inverse(v.interior(q, self.lo, self.hi, f64), beta)[..., None]
         ap, aq = beta * (sp - self._midpoints), beta * (sq - self._midpoints)
-        terms = _log_cosh(aq) - _log_cosh(ap) - np.tanh(ap) * (aq - ap)
+        terms = log_cosh(aq) - log_cosh(ap) - np.tanh(ap) * (aq - ap)
         out = (self._steps / (2 * beta) * np.maximum(terms, 0.0)).sum(axis=-1)
         q_on_boundary = (q <= self.lo) | (q >= self.hi)
         return np.where(q_on_boundary & (p != q), np.inf, np.where(p == q, 0.0, out))
@@ -408,7 +537,7 @@ class Softmax(MirrorMap):
         ps = self._check_u("p", p, dtype)
         qs = self._check_u("q", q, dtype)
         v.check_broadcast(p=ps, q=qs)
-        return v.finish(special.kl_div(ps, qs).sum(axis=-1) / v.check_beta(beta), dtype)
+        return v.finish(relative_entropy_terms(ps, qs).sum(axis=-1) / v.check_beta(beta), dtype)
 
     def _step_args(self, u, g, eta, beta, dtype):
         us = self._check_u("u", u, dtype)
@@ -466,12 +595,6 @@ class Softmax(MirrorMap):
         self._check_last_axis("u", us)
         upper_argmax = self.d - 1 - np.argmax(us[..., ::-1], axis=-1)
         return v.finish(np.eye(self.d)[upper_argmax], dtype)
-
-
-def _log_cosh(a):
-    """log cosh(a) without overflow: |a| + log1p(exp(-2|a|)) - log 2."""
-    a = np.abs(a)
-    return a + np.log1p(np.exp(-2 * a)) - np.log(2.0)
 
 
 MAPS = {

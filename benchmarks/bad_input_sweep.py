@@ -1,0 +1,254 @@
+"""Try bad inputs on the public numpy core API and tabulate how each one is answered.
+
+Run from the repository root::
+
+    OMP_NUM_THREADS=1 python benchmarks/bad_input_sweep.py [--details]
+
+Every public function of ``mdq_teach.{maps,bregman,updates,theory,toy,prox,simplex}`` is called
+with valid arguments except one, which is replaced by a bad value of its kind (beta <= 0, NaN,
+inf, a point outside a map's domain, a wrong shape, an unknown name, a string, None, ...). Each
+call is answered in one of these ways:
+
+* ``clear``: ValueError or TypeError whose message names the bad argument (the convention);
+* ``unnamed``: an exception that does not name the argument (or is of another type);
+* ``nonfinite``: no error, a result holding NaN or inf (a silent wrong answer);
+* ``accepted``: no error and a finite result, for a value that should have been refused.
+
+A second table calls the same functions with float16 and float32 inputs that are valid, and
+reports whether a finite result comes back (``ok``) or an error / non-finite value (``fail``).
+tests/test_validation.py turns these cases into parametrised tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mdq_teach import bregman, maps, prox, simplex, theory, toy, updates  # noqa: E402
+
+# Bad values by kind of argument. Each kind lists (label, value).
+NAN, INF = float("nan"), float("inf")
+BAD = {
+    "positive": [("0", 0.0), ("-1", -1.0), ("nan", NAN), ("inf", INF), ("-inf", -INF),
+                 ("str", "abc"), ("None", None), ("array", [1.0, 2.0]), ("complex", 1j)],
+    "nonneg": [("-1", -1.0), ("nan", NAN), ("inf", INF), ("str", "abc"), ("None", None),
+               ("complex", 1j)],
+    "real": [("nan", NAN), ("inf", INF), ("str", "abc"), ("None", None), ("complex", 1j)],
+    "array": [("nan", [0.1, NAN]), ("inf", [0.1, INF]), ("str", "abc"), ("None", None),
+              ("ragged", [[0.1], [0.1, 0.2]]), ("complex", [0.1j])],
+    "levels": [("one level", [1.0]), ("repeat", [0.0, 0.0, 1.0]), ("unsorted", [1.0, -1.0]),
+               ("nan", [NAN, 1.0]), ("inf", [-INF, 1.0]), ("str", "abc"), ("2-D", [[0, 1], [2, 3]]),
+               ("None-elem", [None, 1.0])],
+    "name": [("unknown", "nope"), ("int", 3), ("None", None)],
+    "count": [("-1", -1), ("fraction", 2.5), ("nan", NAN), ("str", "abc"), ("huge", 10**400)],
+}
+
+
+def _domain_bad(lo, hi):
+    span = hi - lo
+    return BAD["array"] + [("above domain", [hi + 0.1 * span]), ("below domain", [lo - 0.1 * span])]
+
+
+SIMPLEX_BAD = BAD["array"] + [("not summing to 1", [[0.5, 0.6, 0.1]]),
+                              ("negative", [[-0.2, 0.6, 0.6]]), ("wrong length", [[0.5, 0.5]])]
+
+
+def cases():
+    """(function label, argument name, kind label, call) for every bad input tried."""
+    out = []
+
+    def add(label, fn, kwargs, kinds):
+        for arg, bad_values in kinds.items():
+            for kind, value in bad_values:
+                out.append((label, arg, kind, _bind(fn, {**kwargs, arg: value})))
+
+    interval = [maps.Tanh(), maps.Sigmoid(), maps.ShiftedTanh(), maps.Euclidean()]
+    for m in interval:
+        mid = [0.5 * (m.lo + m.hi)]
+        dom = _domain_bad(m.lo, m.hi)
+        name = type(m).__name__
+        add(f"{name}.project", m.project, dict(x_tilde=[0.3], beta=2.0),
+            {"x_tilde": BAD["array"], "beta": BAD["positive"]})
+        add(f"{name}.inverse", m.inverse, dict(x=mid, beta=2.0),
+            {"x": dom, "beta": BAD["positive"]})
+        add(f"{name}.potential", m.potential, dict(x=mid, beta=2.0),
+            {"x": dom, "beta": BAD["positive"]})
+        add(f"{name}.bregman", m.bregman, dict(p=mid, q=mid, beta=2.0),
+            {"p": dom, "q": dom, "beta": BAD["positive"]})
+        add(f"{name}.md_step", m.md_step, dict(x=mid, g=[0.5], eta=0.1, beta=2.0),
+            {"x": dom, "g": BAD["array"] + [("wrong shape", [1.0, 2.0, 3.0])],
+             "eta": BAD["nonneg"], "beta": BAD["positive"]})
+        add(f"{name}.round", m.round, dict(x=mid), {"x": BAD["array"]})
+        add(f"updates.md_step_numeric[{name}]", updates.md_step_numeric,
+            dict(m=m, x=mid, g=[0.5], eta=0.1, beta=2.0),
+            {"x": dom, "eta": BAD["nonneg"], "beta": BAD["positive"], "xatol": BAD["positive"]})
+        add(f"updates.md_step_stored[{name}]", updates.md_step_stored,
+            dict(m=m, x_tilde=[0.3], g=[0.5], eta=0.1, beta=2.0),
+            {"x_tilde": BAD["array"], "g": BAD["array"], "eta": BAD["nonneg"],
+             "beta": BAD["positive"]})
+    sm = maps.Softmax((-1.0, 0.0, 1.0))
+    u = [[0.2, 0.3, 0.5]]
+    add("Softmax.project", sm.project, dict(u_tilde=u, beta=2.0),
+        {"u_tilde": BAD["array"], "beta": BAD["positive"]})
+    add("Softmax.inverse", sm.inverse, dict(u=u, beta=2.0), {"u": SIMPLEX_BAD})
+    add("Softmax.bregman", sm.bregman, dict(p=u, q=u, beta=2.0),
+        {"p": SIMPLEX_BAD, "q": SIMPLEX_BAD, "beta": BAD["positive"]})
+    add("Softmax.md_step", sm.md_step, dict(u=u, g=[[0.1, 0.2, 0.3]], eta=0.1, beta=2.0),
+        {"u": SIMPLEX_BAD, "g": BAD["array"], "eta": BAD["nonneg"], "beta": BAD["positive"]})
+    add("Softmax.weights", sm.weights, dict(u=u), {"u": SIMPLEX_BAD})
+    add("maps.get_map", maps.get_map, dict(name="shifted_tanh", levels=None),
+        {"name": BAD["name"], "levels": BAD["levels"]})
+    for cls in (maps.ShiftedTanh, maps.Softmax):
+        add(f"maps.{cls.__name__}()", cls, dict(levels=(-1.0, 0.0, 1.0)), {"levels": BAD["levels"]})
+
+    p = [0.2, 0.3, 0.5]
+    add("bregman.kl", bregman.kl, dict(p=p, q=p), {"p": SIMPLEX_BAD, "q": SIMPLEX_BAD})
+    add("bregman.negative_entropy", bregman.negative_entropy, dict(u=p),
+        {"u": BAD["array"] + [("negative", [-0.1, 1.1])]})
+
+    add("theory.md_bound", theory.md_bound, dict(R=1.0, L=1.0, rho=1.0, B=2.0, t=10),
+        {"R": BAD["positive"], "L": BAD["positive"], "rho": BAD["positive"],
+         "B": BAD["positive"] + [("below 1", 0.5)], "t": BAD["positive"]})
+    add("theory.md_step_size", theory.md_step_size, dict(R=1.0, L=1.0, rho=1.0, B=2.0, t=10),
+        {"R": BAD["positive"], "B": BAD["positive"]})
+
+    add("toy.nearest_level", toy.nearest_level, dict(v=[0.3], levels=(-1.0, 1.0)),
+        {"v": BAD["array"], "levels": BAD["levels"]})
+    add("toy.w_regularizer", toy.w_regularizer, dict(x=[0.3], levels=(-1.0, 1.0), form="l1"),
+        {"x": BAD["array"], "levels": BAD["levels"], "form": BAD["name"]})
+    add("toy.prox_w", toy.prox_w, dict(v=[0.3], tau=0.5, levels=(-1.0, 1.0), form="l2"),
+        {"v": BAD["array"], "tau": BAD["positive"], "levels": BAD["levels"], "form": BAD["name"]})
+    add("toy.betas", toy.betas, dict(beta=1.0, steps=10, beta_growth=1.1, beta_max=INF),
+        {"beta": BAD["positive"], "steps": BAD["count"],
+         "beta_growth": BAD["real"] + [("below 1", 0.5), ("overflows", 1e300)],
+         "beta_max": [("nan", NAN), ("str", "abc"), ("below beta", 0.5)]})
+    add("toy.run", toy.run,
+        dict(method="md-tanh", problem="quadratic", x_tilde0=1.2, beta=4.0, eta=0.1, steps=5),
+        {"method": BAD["name"], "problem": BAD["name"], "x_tilde0": BAD["real"],
+         "beta": BAD["positive"], "eta": BAD["positive"], "steps": BAD["count"]})
+    add("toy.Quadratic", toy.Quadratic, dict(center=-1.0), {"center": BAD["real"]})
+    add("toy.BoxQuadratic", toy.BoxQuadratic, dict(target=[0.5, -2.0]), {"target": BAD["array"]})
+
+    for qname in sorted(prox.QUANTIZERS):
+        q = prox.get_quantizer(qname)
+        add(f"prox.{type(q).__name__}()", q, dict(theta=[0.3], beta=2.0),
+            {"theta": BAD["array"], "beta": [b for b in BAD["positive"] if b[0] != "inf"]})
+        add(f"prox.{type(q).__name__}.regulariser", q.regulariser, dict(w=[0.3], beta=2.0),
+            {"w": BAD["array"], "beta": [b for b in BAD["positive"] if b[0] != "inf"]})
+    add("prox.get_quantizer", prox.get_quantizer, dict(name="tanh", levels=(-1.0, 1.0)),
+        {"name": BAD["name"], "levels": BAD["levels"]})
+    add("prox.proxconnect_step", prox.proxconnect_step,
+        dict(theta=[0.3], grad=[0.1], eta=0.1, quantizer=prox.TanhQuantizer(), beta=2.0),
+        {"theta": BAD["array"], "grad": BAD["array"], "eta": BAD["positive"],
+         "beta": [b for b in BAD["positive"] if b[0] != "inf"]})
+    add("prox.post_training_quantize", prox.post_training_quantize,
+        dict(w=[0.3], quantizer=(-1.0, 1.0)), {"w": BAD["array"], "quantizer": BAD["levels"]})
+
+    add("simplex.project_simplex", simplex.project_simplex, dict(v=[0.2, 0.9]),
+        {"v": BAD["array"]})
+    add("simplex.eg_step", simplex.eg_step, dict(x=[0.5, 0.5], g=[1.0, 0.0], eta=0.1),
+        {"x": BAD["array"], "g": BAD["array"], "eta": BAD["positive"]})
+    return out
+
+
+def _bind(fn, kwargs):
+    return lambda: fn(**kwargs)
+
+
+def classify(arg: str, call) -> tuple[str, str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = call()
+        except (ValueError, TypeError) as err:
+            msg = str(err)
+            return ("clear" if arg in msg else "unnamed"), f"{type(err).__name__}: {msg}"
+        except Exception as err:  # noqa: BLE001 - any other exception is what we count
+            return "unnamed", f"{type(err).__name__}: {err}"
+    try:
+        values = [np.asarray(r, dtype=float) for r in (result if isinstance(result, tuple)
+                                                       else (result,))]
+        finite = all(np.all(np.isfinite(v)) for v in values)
+    except (TypeError, ValueError):
+        finite = True
+    return ("accepted" if finite else "nonfinite"), repr(result)[:80]
+
+
+def low_precision_cases():
+    """(label, dtype, call) for valid float16 / float32 inputs; each should give a finite result."""
+    out = []
+    for dtype in (np.float16, np.float32):
+        for m in (maps.Tanh(), maps.Sigmoid(), maps.ShiftedTanh(), maps.Euclidean()):
+            x = np.asarray([m.lo + 0.25 * (m.hi - m.lo), m.hi], dtype=dtype)
+            g = np.asarray([0.5, -0.5], dtype=dtype)
+            name = type(m).__name__
+            out += [
+                (f"{name}.project", dtype, _bind(m.project, dict(x_tilde=x, beta=4.0))),
+                (f"{name}.inverse", dtype, _bind(m.inverse, dict(x=x[:1], beta=4.0))),
+                (f"{name}.potential", dtype, _bind(m.potential, dict(x=x, beta=4.0))),
+                (f"{name}.bregman", dtype, _bind(m.bregman, dict(p=x, q=x[:1], beta=4.0))),
+                (f"{name}.md_step", dtype, _bind(m.md_step, dict(x=x, g=g, eta=0.1, beta=4.0))),
+            ]
+        sm = maps.Softmax((-1.0, 0.0, 1.0))
+        u = np.asarray([0.1, 0.2, 0.7], dtype=dtype)
+        out += [
+            ("Softmax.md_step", dtype,
+             _bind(sm.md_step, dict(u=u, g=np.asarray([1, 0, -1], dtype), eta=0.1, beta=4.0))),
+            ("Softmax.bregman", dtype, _bind(sm.bregman, dict(p=u, q=u[::-1], beta=4.0))),
+            ("bregman.kl", dtype, _bind(bregman.kl, dict(p=u, q=u[::-1]))),
+            ("bregman.kl (1/3 each)", dtype,
+             _bind(bregman.kl, dict(p=np.full(3, 1 / 3, dtype), q=u))),
+        ]
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--details", action="store_true", help="print every non-clear case")
+    args = parser.parse_args(argv)
+
+    rows = []
+    for label, arg, kind, call in cases():
+        verdict, what = classify(arg, call)
+        rows.append((label, arg, kind, verdict, what))
+    verdicts = ("clear", "unnamed", "nonfinite", "accepted")
+    by_kind = {}
+    for _, _, kind, verdict, _ in rows:
+        by_kind.setdefault(kind, Counter())[verdict] += 1
+    print(f"bad inputs tried: {len(rows)}")
+    print(f"{'bad value':<18}" + "".join(f"{v:>11}" for v in verdicts))
+    for kind in sorted(by_kind):
+        print(f"{kind:<18}" + "".join(f"{by_kind[kind][v]:>11}" for v in verdicts))
+    total = Counter(r[3] for r in rows)
+    print(f"{'total':<18}" + "".join(f"{total[v]:>11}" for v in verdicts))
+
+    low = []
+    for label, dtype, call in low_precision_cases():
+        verdict, what = classify("", call)
+        ok = verdict == "accepted"
+        low.append((label, np.dtype(dtype).name, "ok" if ok else "fail", what))
+    print(f"\nvalid float16/float32 inputs tried: {len(low)}")
+    for name in ("float16", "float32"):
+        c = Counter(r[2] for r in low if r[1] == name)
+        print(f"{name:<10} ok {c['ok']:>4}   fail {c['fail']:>4}")
+
+    if args.details:
+        print("\nnot clear:")
+        for label, arg, kind, verdict, what in rows:
+            if verdict != "clear":
+                print(f"  {verdict:<9} {label}({arg}={kind}): {what[:110]}")
+        for label, dtype, verdict, what in low:
+            if verdict != "ok":
+                print(f"  {verdict:<9} {label} [{dtype}]: {what[:110]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
