@@ -20,7 +20,8 @@ md-tanh-s      x_tilde (Eq. 23)       tanh(beta x_tilde0) (Algorithm 2)
 gd-tanh        x_tilde                tanh(beta x_tilde0)
 pq-l1, pq-l2   x (Eq. 24)             prox_{eta lambda R}(x_tilde0): Eq. 24 calls the point
                                       before the proximal map x_tilde, so x_tilde0 is read
-                                      the same way, with lambda = beta (Sec. 3.3)
+                                      the same way, with lambda = beta (Sec. 3.3); clamped to
+                                      [q_min, q_max] unless clamp=False
 bc             x_tilde                the nearest level of x_tilde0, sign(0) = +1
 proxconnect    theta = x_tilde        quantizer(x_tilde0, beta)
 =============  =====================  =====================================================
@@ -38,10 +39,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mdq_teach import _validate as v
+from mdq_teach.maps import round_to_levels, tanh_md_step
+
 BINARY = (-1.0, 1.0)
-# The largest float64 below 1: a point that rounded onto a level is moved back inside, where
-# atanh is finite (the boundary policy of maps.Tanh.md_step).
-_BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -59,7 +60,7 @@ class Quadratic:
     name: str = field(default="quadratic", init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "center", _finite("center", self.center))
+        object.__setattr__(self, "center", v.check_real("center", self.center))
 
     def f(self, x):
         return (np.asarray(x, dtype=float) - self.center) ** 2
@@ -96,21 +97,19 @@ class BoxQuadratic:
     name: str = field(default="box-quadratic", init=False)
 
     def __post_init__(self):
-        a = np.asarray(self.target, dtype=float)
+        a = v.as_finite("target", self.target)
         if a.ndim != 1 or a.size == 0:
             raise ValueError(f"target must be a non-empty 1-D array, got shape {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError("target must be finite (no NaN or inf)")
         object.__setattr__(self, "target", a)
 
     @classmethod
     def random(cls, n: int, scale: float = 2.0, seed: int = 0) -> BoxQuadratic:
         """A target drawn uniformly from [-scale, scale]^n: some coordinates of the optimum sit on
         the boundary of the box, the others inside."""
-        if int(n) != n or int(n) < 1:
-            raise ValueError(f"n must be a positive integer, got {n}")
+        n = v.check_count("n", n, minimum=1)
+        scale = v.check_scalar("scale", scale, 0.0, lo_open=True)
         rng = np.random.default_rng(seed)
-        return cls(rng.uniform(-scale, scale, size=int(n)))
+        return cls(rng.uniform(-scale, scale, size=n))
 
     @property
     def dim(self) -> int:
@@ -140,10 +139,8 @@ PROBLEMS: dict[str, Callable[[], object]] = {"quadratic": Quadratic}
 
 def get_problem(problem):
     """A problem object from itself or its name in :data:`PROBLEMS`."""
-    if isinstance(problem, str):
-        if problem not in PROBLEMS:
-            raise ValueError(f"problem must be one of {sorted(PROBLEMS)}, got {problem!r}")
-        return PROBLEMS[problem]()
+    if isinstance(problem, str) or problem is None or isinstance(problem, int | float):
+        return PROBLEMS[v.check_choice("problem", problem, sorted(PROBLEMS))]()
     if not (callable(getattr(problem, "f", None)) and callable(getattr(problem, "grad", None))):
         raise ValueError(
             "problem must be a name in toy.PROBLEMS or an object with f(x) and grad(x)"
@@ -157,19 +154,17 @@ def get_problem(problem):
 
 def nearest_level(v, levels=BINARY) -> np.ndarray:
     """The level of ``levels`` nearest to each entry of ``v``; a tie goes to the upper level, so for
-    the binary levels this is sign with sign(0) = +1."""
-    return _nearest(np.asarray(v, dtype=float), _levels(levels))
-
-
-def _nearest(v: np.ndarray, q: np.ndarray) -> np.ndarray:
-    return q[np.searchsorted(0.5 * (q[1:] + q[:-1]), v, side="right")]
+    the binary levels this is sign with sign(0) = +1 (``maps.round_to_levels``, validated)."""
+    return round_to_levels(_finite("v", v), _levels(levels))
 
 
 def w_regularizer(x, levels=BINARY, form: str = "l1") -> np.ndarray:
     """ProxQuant's W-shaped regulariser, R(x) = min over levels q of |x - q| ("l1") or
-    (x - q)^2 ("l2"), element by element (Sec. 3.3, Eq. 25; Bai et al. 2019)."""
+    (x - q)^2 ("l2", no factor 1/2: the convention of this book), element by element
+    (Sec. 3.3, Eq. 25; Bai et al. 2019)."""
     _check_form(form)
-    d = np.min(np.abs(np.asarray(x, dtype=float)[..., None] - _levels(levels)), axis=-1)
+    x = _finite("x", x)
+    d = np.abs(x - round_to_levels(x, _levels(levels)))
     return d if form == "l1" else d**2
 
 
@@ -180,14 +175,16 @@ def prox_w(v, tau: float, levels=BINARY, form: str = "l1") -> np.ndarray:
     problems. For one level q the solution is soft thresholding towards q ("l1":
     q + sign(v - q) max(|v - q| - tau, 0)) or shrinkage towards q ("l2":
     (v + 2 tau q) / (1 + 2 tau)), and both optimal values grow with |v - q|, so the winning level
-    is the one nearest to v.
+    is the one nearest to v. With R_2 = (x - q)^2 (no 1/2), the L2 prox of strength tau is
+    (v + 2 tau q) / (1 + 2 tau); ProxQuant's clamp to [q_min, q_max] is not applied here (it is a
+    separate step of the method, see ``run``).
     """
     _check_form(form)
-    return _prox_w(np.asarray(v, dtype=float), _positive("tau", tau), _levels(levels), form)
+    return _prox_w(_finite("v", v), _positive("tau", tau), _levels(levels), form)
 
 
 def _prox_w(v: np.ndarray, tau: float, levels: np.ndarray, form: str) -> np.ndarray:
-    q = _nearest(v, levels)
+    q = round_to_levels(v, levels)
     if form == "l1":
         return q + np.sign(v - q) * np.maximum(np.abs(v - q) - tau, 0.0)
     return (v + 2.0 * tau * q) / (1.0 + 2.0 * tau)
@@ -218,9 +215,9 @@ class Method:
     options: dict = field(default_factory=dict)
 
 
-# The tanh steps are written out in numpy rather than through maps.Tanh, whose validated methods
-# cost far more than the arithmetic; the widgets need whole trajectories within milliseconds.
-# tests/test_toy.py checks these lines against maps.Tanh.project and maps.Tanh.md_step.
+# The tanh steps call the unvalidated kernels of mdq_teach.maps rather than maps.Tanh, whose
+# validated methods cost far more than the arithmetic; the widgets need whole trajectories
+# within milliseconds. The formulas themselves live only in maps.
 
 
 def _project_start(x_tilde0, beta, eta, opts):
@@ -233,8 +230,8 @@ def _md_tanh_start(x_tilde0, beta, eta, opts):
 
 
 def _md_tanh_step(stored, x, g, eta, beta, beta_next, opts):
-    # Eq. 15 in its stable form tanh(atanh(x) - beta eta g); the mirror map of step k is Phi/beta_k.
-    x = np.tanh(np.arctanh(np.clip(x, -_BELOW_ONE, _BELOW_ONE)) - beta * eta * g)
+    # Eq. 15 in its stable form; the mirror map of step k is Phi/beta_k.
+    x = tanh_md_step(x, beta * eta * g)
     return x, x
 
 
@@ -251,9 +248,17 @@ def _gd_tanh_step(x_tilde, x, g, eta, beta, beta_next, opts):
     return x_tilde, np.tanh(beta_next * x_tilde)
 
 
+def _pq_prox(v, tau, opts, form):
+    x = _prox_w(v, tau, opts["levels"], form)
+    if opts["clamp"]:
+        # ProxQuant's released code clips the weights to [-1, 1] after every proximal step.
+        x = np.clip(x, opts["levels"][0], opts["levels"][-1])
+    return x
+
+
 def _pq_start(form):
     def start(x_tilde0, beta, eta, opts):
-        x = _prox_w(x_tilde0, eta * beta, opts["levels"], form)
+        x = _pq_prox(x_tilde0, eta * beta, opts, form)
         return x, x
 
     return start
@@ -262,22 +267,24 @@ def _pq_start(form):
 def _pq_step(form):
     def step(x_stored, x, g, eta, beta, beta_next, opts):
         # Eq. 24: a Euclidean gradient step on x itself, then the prox of eta * lambda * R.
-        x = _prox_w(x - eta * g, eta * beta, opts["levels"], form)
+        x = _pq_prox(x - eta * g, eta * beta, opts, form)
         return x, x
 
     return step
 
 
 def _bc_start(x_tilde0, beta, eta, opts):
-    return x_tilde0, _nearest(x_tilde0, opts["levels"])
+    return x_tilde0, round_to_levels(x_tilde0, opts["levels"])
 
 
 def _bc_step(x_tilde, x, g, eta, beta, beta_next, opts):
     if opts["cancel_gradient"]:
-        # BinaryConnect's straight-through gradient 1{|x_tilde| <= 1}: no push beyond the levels.
-        g = np.where(np.abs(x_tilde) > np.max(np.abs(opts["levels"])), 0.0, g)
+        # BinaryConnect's straight-through gradient 1{q_min <= x_tilde <= q_max} (1{|x~| <= 1}
+        # for the binary levels): no push beyond the hull of the levels.
+        q = opts["levels"]
+        g = np.where((x_tilde < q[0]) | (x_tilde > q[-1]), 0.0, g)
     x_tilde = x_tilde - eta * g
-    return x_tilde, _nearest(x_tilde, opts["levels"])
+    return x_tilde, round_to_levels(x_tilde, opts["levels"])
 
 
 def _proxconnect_start(x_tilde0, beta, eta, opts):
@@ -302,8 +309,12 @@ METHODS: dict[str, Method] = {
     "md-tanh": Method(_md_tanh_start, _md_tanh_step, stores="x"),
     "md-tanh-s": Method(_project_start, _md_tanh_s_step, stores="x_tilde"),
     "gd-tanh": Method(_project_start, _gd_tanh_step, stores="x_tilde"),
-    "pq-l1": Method(_pq_start("l1"), _pq_step("l1"), stores="x", options={"levels": BINARY}),
-    "pq-l2": Method(_pq_start("l2"), _pq_step("l2"), stores="x", options={"levels": BINARY}),
+    "pq-l1": Method(
+        _pq_start("l1"), _pq_step("l1"), stores="x", options={"levels": BINARY, "clamp": True}
+    ),
+    "pq-l2": Method(
+        _pq_start("l2"), _pq_step("l2"), stores="x", options={"levels": BINARY, "clamp": True}
+    ),
     "bc": Method(
         _bc_start, _bc_step, stores="x_tilde", options={"levels": BINARY, "cancel_gradient": True}
     ),
@@ -314,17 +325,25 @@ METHODS: dict[str, Method] = {
 
 
 def betas(beta: float, steps: int, beta_growth: float = 1.0, beta_max: float = np.inf):
-    """The annealing schedule beta_k = min(beta * beta_growth^k, beta_max) for k = 0..steps."""
+    """The annealing schedule beta_k = min(beta * beta_growth^k, beta_max) for k = 0..steps.
+
+    Raises ValueError if an uncapped schedule would pass the largest float64 (it would be inf and
+    every step after it NaN): pass a finite ``beta_max``.
+    """
     beta = _positive("beta", beta)
-    growth = float(beta_growth)
-    if not np.isfinite(growth) or growth < 1.0:
-        raise ValueError(f"beta_growth must be a finite number >= 1 (annealing), got {beta_growth}")
-    cap = float(beta_max)
-    if np.isnan(cap) or cap < beta:
-        raise ValueError(f"beta_max must be >= beta = {beta}, got {beta_max}")
-    k = np.arange(int(steps) + 1)
+    steps = v.check_count("steps", steps)
+    growth = v.check_scalar("beta_growth", beta_growth, 1.0)
+    cap = v.check_scalar("beta_max", beta_max, beta, allow_inf=True)
+    k = np.arange(steps + 1)
     with np.errstate(over="ignore"):
-        return np.minimum(beta * growth ** k.astype(float), cap)
+        out = np.minimum(beta * growth ** k.astype(float), cap)
+    if not np.all(np.isfinite(out)):
+        first = int(np.argmax(~np.isfinite(out)))
+        raise ValueError(
+            f"beta * beta_growth^k overflows float64 at step k = {first} (beta = {beta}, "
+            f"beta_growth = {growth}); pass a finite beta_max to cap the schedule"
+        )
+    return out
 
 
 def run(
@@ -345,13 +364,15 @@ def run(
     each method as the module docstring's table says. ``beta`` is the annealing hyperparameter
     (ProxQuant's lambda for "pq-l1"/"pq-l2"), fixed unless ``beta_growth`` > 1 (see :func:`betas`);
     ``eta`` is the fixed step size. Method options: ``levels`` (pq-*, bc), ``cancel_gradient`` (bc,
-    default True), ``quantizer`` (proxconnect, required: any callable quantizer(theta, beta) -> w).
+    default True: the gradient is zeroed where x_tilde lies outside [q_min, q_max]), ``clamp``
+    (pq-*, default True: clip to [q_min, q_max] after every proximal step, as ProxQuant's code
+    does; False gives the unclamped Eq. 24), ``quantizer`` (proxconnect, required: any callable
+    quantizer(theta, beta) -> w).
 
     Returns an array of shape (steps + 1,) + shape(x_tilde0). Raises ValueError for an unknown
     method, bad arguments, or iterates that leave the finite numbers (a step size too large).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    v.check_choice("method", method, sorted(METHODS))
     spec = METHODS[method]
     unknown = set(options) - set(spec.options)
     if unknown:
@@ -362,21 +383,23 @@ def run(
         raise ValueError("proxconnect needs quantizer=, a callable quantizer(theta, beta) -> w")
     if "levels" in opts:
         opts["levels"] = _levels(opts["levels"])
+    for name in ("cancel_gradient", "clamp"):
+        if name in opts and not isinstance(opts[name], bool | np.bool_):
+            raise ValueError(f"{name} must be True or False, got {opts[name]!r}")
     problem = get_problem(problem)
-    x_tilde = np.asarray(x_tilde0, dtype=float)
-    if x_tilde.ndim > 1 or not np.all(np.isfinite(x_tilde)):
-        raise ValueError("x_tilde0 must be a finite number or a finite 1-D array")
+    x_tilde = v.as_finite("x_tilde0", x_tilde0)
+    if x_tilde.ndim > 1:
+        raise ValueError(f"x_tilde0 must be a number or a 1-D array, got shape {x_tilde.shape}")
     eta = _positive("eta", eta)
-    if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps}")
+    steps = v.check_count("steps", steps)
     schedule = betas(beta, steps, beta_growth, beta_max)
 
-    out = np.empty((int(steps) + 1,) + x_tilde.shape)
+    out = np.empty((steps + 1,) + x_tilde.shape)
     stored, x = spec.start(x_tilde, schedule[0], eta, opts)
     out[0] = x
     # Overflow is caught below and reported as a ValueError naming eta, not as a numpy warning.
     with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(int(steps)):
+        for k in range(steps):
             g = problem.grad(x)
             stored, x = spec.step(stored, x, g, eta, schedule[k], schedule[k + 1], opts)
             if not np.isfinite(np.sum(x) + np.sum(stored)):
@@ -403,29 +426,17 @@ def averaged_gap(problem, iterates) -> np.ndarray:
 # Argument checks
 
 
-def _finite(name, value) -> float:
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
-    return value
+def _finite(name, value) -> np.ndarray:
+    return v.as_finite(name, value)
 
 
 def _positive(name, value) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
+    return v.check_scalar(name, value, 0.0, lo_open=True)
 
 
 def _levels(levels) -> np.ndarray:
-    q = np.asarray(levels, dtype=float)
-    if q.ndim != 1 or q.size < 2 or not np.all(np.isfinite(q)) or np.any(np.diff(q) <= 0):
-        raise ValueError(
-            f"levels must be a strictly increasing finite 1-D array of >= 2, got {levels}"
-        )
-    return q
+    return v.check_levels(levels)
 
 
 def _check_form(form: str) -> None:
-    if form not in ("l1", "l2"):
-        raise ValueError(f"form must be 'l1' or 'l2', got {form!r}")
+    v.check_choice("form", form, ("l1", "l2"))

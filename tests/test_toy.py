@@ -154,7 +154,9 @@ def test_pq_l1_stops_at_the_wrong_level():
 
 
 def test_pq_start_is_the_prox_of_the_auxiliary_start():
-    assert fig3("pq-l2", steps=0)[0] == pytest.approx((1.2 + 2 * 0.4 * 1.0) / (1 + 2 * 0.4))
+    unclamped = (1.2 + 2 * 0.4 * 1.0) / (1 + 2 * 0.4)  # the L2 prox (v + 2 tau q) / (1 + 2 tau)
+    assert fig3("pq-l2", steps=0, clamp=False)[0] == pytest.approx(unclamped)
+    assert fig3("pq-l2", steps=0)[0] == 1.0  # ProxQuant's clamp to [-1, 1], the default
     assert fig3("pq-l1", steps=0)[0] == 1.0  # |1.2 - 1| <= eta * beta: thresholded onto the level
 
 
@@ -241,7 +243,7 @@ def test_vector_start_gives_a_stack_of_iterates():
         (dict(quantizer=np.sign), "quantizer"),
         (dict(method="proxconnect"), "quantizer"),
         (dict(method="proxconnect", quantizer=lambda th, b: np.zeros(3)), "shape"),
-        (dict(method="pq-l1", beta=0.01, eta=5.0), "eta"),
+        (dict(method="pq-l1", beta=0.01, eta=5.0, clamp=False), "eta"),
     ],
 )
 def test_bad_input_raises_value_error(kwargs, match):
