@@ -61,7 +61,9 @@ def check_scalar(name: str, value, lo: float = -np.inf, hi: float = np.inf,
     NaN is always refused; +-inf only with ``allow_inf`` (and then only where the range allows).
     The message names the argument and the interval.
     """
-    rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    left = "(" if lo_open or lo == -np.inf else "["
+    right = ")" if hi_open or hi == np.inf else "]"
+    rng = f"{left}{lo}, {hi}{right}"
     if allow_inf and isinstance(value, int | float | np.floating | np.integer) and np.isinf(value):
         x = float(value)
     else:

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import special
 
 from mdq_teach import _validate as v
+from mdq_teach.maps import relative_entropy_terms
 
 __all__ = ["bregman", "three_point_identity", "kl", "negative_entropy", "negative_entropy_grad"]
 
@@ -85,13 +86,17 @@ def negative_entropy_grad(u):
 def kl(p, q):
     """KL(p || q) = sum_l p_l log(p_l / q_l) over the last axis, for probability vectors.
 
-    0 log(0 / q) = 0, and the result is +inf where q_l = 0 < p_l.
+    0 log(0 / q) = 0, and the result is +inf where q_l = 0 < p_l. Float16 and float32 inputs
+    are checked against a tolerance of their own precision and give a result of their dtype.
     """
+    dtype = v.float_dtype(p, q)
     ps, qs = v.as_finite("p", p), v.as_finite("q", q)
     if ps.ndim == 0 or qs.ndim == 0:
         raise ValueError("p and q must be probability vectors along the last axis, got scalars")
     v.check_broadcast(p=ps, q=qs)
-    ps = v.check_simplex("p", ps, ps.shape[-1], np.dtype(np.float64))
-    qs = v.check_simplex("q", qs, qs.shape[-1], np.dtype(np.float64))
-    # kl_div adds -p + q, which sums to zero on the simplex and makes every term >= 0.
-    return special.kl_div(ps, qs).sum(axis=-1)[()]
+    # Sums to 1 up to rounding of the caller's precision (float16, float32 or float64).
+    ps = v.check_simplex("p", ps, ps.shape[-1], dtype)
+    qs = v.check_simplex("q", qs, qs.shape[-1], dtype)
+    # Each term p log(p / q) - p + q is >= 0 (the -p + q sum to zero on the simplex), and it is
+    # evaluated without forming p / q where that would overflow.
+    return v.finish(relative_entropy_terms(ps, qs).sum(axis=-1), dtype)

@@ -208,7 +208,7 @@ class IntervalMap(MirrorMap):
         gs = v.as_finite("g", g)
         eta = v.check_eta(eta)
         beta = v.check_beta(beta)
-        v.check_broadcast(x=xs, g=gs, eta=eta)
+        _check_step_shape("x", xs, gs, eta)
         with np.errstate(over="ignore"):
             dual_move = beta * eta * gs
         if not np.all(np.isfinite(dual_move)):
@@ -545,7 +545,7 @@ class Softmax(MirrorMap):
         self._check_last_axis("g", gs)
         eta = v.check_eta(eta)
         beta = v.check_beta(beta)
-        v.check_broadcast(u=us, g=gs, eta=eta)
+        _check_step_shape("u", us, gs, eta)
         with np.errstate(over="ignore"):
             dual_move = beta * eta * gs
         if not np.all(np.isfinite(dual_move)):
@@ -597,6 +597,17 @@ class Softmax(MirrorMap):
         return v.finish(np.eye(self.d)[upper_argmax], dtype)
 
 
+def _check_step_shape(name, point, g, eta):
+    # A step moves the given point: g and eta may broadcast to its shape but not widen it (a g of
+    # three entries for one weight is a mistake, not three steps).
+    shape = v.check_broadcast(**{name: point, "g": g, "eta": eta})
+    if shape != point.shape:
+        raise ValueError(
+            f"g and eta must broadcast to the shape of {name} {point.shape}, got g {g.shape} and "
+            f"eta {np.shape(eta)}"
+        )
+
+
 MAPS = {
     "tanh": Tanh,
     "sigmoid": Sigmoid,
@@ -608,8 +619,7 @@ MAPS = {
 
 def get_map(name: str, levels=None) -> MirrorMap:
     """A map by name; ``levels`` applies to softmax, shifted_tanh and euclidean (its ends)."""
-    if name not in MAPS:
-        raise ValueError(f"unknown map {name!r}; valid names: {', '.join(sorted(MAPS))}")
+    v.check_choice("name", name, sorted(MAPS))
     if levels is None:
         return MAPS[name]()
     if name in ("tanh", "sigmoid"):

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mdq_teach.maps import ShiftedTanh
+from mdq_teach import _validate as v
+from mdq_teach.maps import round_to_levels, shifted_tanh
 
 __all__ = [
     "QUANTIZERS",
@@ -57,21 +58,12 @@ _BRACKET_DOUBLINGS = 64
 _RANGE_TOL = 1e-9
 
 
-def _levels(levels) -> np.ndarray:
-    q = np.asarray(levels, dtype=float)
-    if q.ndim != 1 or q.size < 2 or not np.all(np.isfinite(q)) or np.any(np.diff(q) <= 0):
-        raise ValueError(
-            "levels must be a strictly increasing finite 1-D array of at least 2 values, "
-            f"got {levels}"
-        )
-    return q
+def _levels(levels, name: str = "levels") -> np.ndarray:
+    return v.check_levels(levels, name)
 
 
 def _finite_array(name, x) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
-    return x
+    return v.as_finite(name, x)
 
 
 def _softplus(x):
@@ -102,13 +94,15 @@ class _Quantizer:
 
     def check_beta(self, beta) -> float:
         """beta as a float; +inf (the end of annealing, the hard quantizer) is allowed."""
-        b = float(beta)
+        rel = ">=" if self.beta_min_inclusive else ">"
+        message = f"beta must be a number {rel} {self.beta_min} or inf for {self.name!r}"
+        try:
+            b = v.check_scalar("beta", beta, allow_inf=True)
+        except ValueError as err:
+            raise ValueError(f"{message}, got {beta!r}") from err
         ok = b >= self.beta_min if self.beta_min_inclusive else b > self.beta_min
-        if np.isnan(b) or not ok:
-            rel = ">=" if self.beta_min_inclusive else ">"
-            raise ValueError(
-                f"beta must be a number {rel} {self.beta_min} or inf for {self.name!r}, got {beta}"
-            )
+        if not ok:
+            raise ValueError(f"{message}, got {beta}")
         return b
 
     def __call__(self, theta, beta):
@@ -121,7 +115,7 @@ class _Quantizer:
     def limit(self, theta):
         """The end of annealing (beta -> inf): the nearest level, ties to the upper level."""
         theta = _finite_array("theta", theta)
-        return self.levels[np.searchsorted(self.midpoints, theta, side="right")]
+        return round_to_levels(theta, self.levels)
 
     # ---- the regulariser -----------------------------------------------------------------------
 
@@ -207,7 +201,7 @@ class HardQuantizer(_Quantizer):
     name = "hard"
 
     def _project(self, theta, beta):
-        return self.levels[np.searchsorted(self.midpoints, theta, side="right")]
+        return round_to_levels(theta, self.levels)
 
     def _young(self, theta, w, beta):
         return theta * (w - self.levels[0]) - self._staircase_area(theta)
@@ -258,7 +252,9 @@ class BinaryRelaxQuantizer(_Quantizer):
     name = "binaryrelax"
 
     def _project(self, theta, beta):
-        q = self.levels[np.searchsorted(self.midpoints, theta, side="right")]
+        # With beta = 2 tau this is ProxQuant's L2 prox (v + 2 tau q) / (1 + 2 tau) of
+        # R_2 = (x - q)^2 (toy.prox_w): BinaryRelax's r = (beta / 2) dist^2 is tau R_2.
+        q = round_to_levels(theta, self.levels)
         return (theta + beta * q) / (1.0 + beta)
 
     def _young(self, theta, w, beta):
@@ -278,19 +274,10 @@ class TanhQuantizer(_Quantizer):
 
     name = "tanh"
 
-    def __init__(self, levels=(-1.0, 1.0)):
-        super().__init__(levels)
-        self._shifted = ShiftedTanh(self.levels) if self.levels.size > 2 else None
-
     def _project(self, theta, beta):
-        if self._shifted is not None:
-            return np.asarray(self._shifted.project(theta, beta), dtype=float)
-        if self.levels[0] == -1.0 and self.levels[1] == 1.0:
-            return np.tanh(beta * theta)
-        # m + (h/2) tanh(beta (theta - m)), anchored at the nearer level so saturation is exact.
-        (q0, q1), m, h = self.levels, self.midpoints[0], self.heights[0]
-        t = np.tanh(beta * (theta - m))
-        return np.where(t < 0, q0 + 0.5 * h * (1.0 + t), q1 - 0.5 * h * (1.0 - t))
+        # The one copy of the shifted tanh (maps.shifted_tanh): tanh(beta theta) bit for bit on
+        # {-1, 1}, and exactly a level wherever a step has saturated.
+        return np.clip(shifted_tanh(theta, beta, self.levels), self.levels[0], self.levels[-1])
 
     def _young(self, theta, w, beta):
         # Each step is h sigmoid(2 beta t); its antiderivative h softplus(2 beta t) / (2 beta).
@@ -307,8 +294,7 @@ QUANTIZERS = {
 
 def get_quantizer(name: str, levels=(-1.0, 1.0)):
     """The quantizer called ``name`` (one of :data:`QUANTIZERS`) on ``levels``."""
-    if name not in QUANTIZERS:
-        raise ValueError(f"quantizer name must be one of {sorted(QUANTIZERS)}, got {name!r}")
+    v.check_choice("name", name, sorted(QUANTIZERS))
     return QUANTIZERS[name](levels)
 
 
@@ -324,9 +310,9 @@ def proxconnect_step(theta, grad, eta, quantizer, beta):
     MD-tanh-S.
     Returns (theta_new, w_new).
     """
-    eta = float(eta)
-    if not np.isfinite(eta) or eta <= 0:
-        raise ValueError(f"eta must be a finite number > 0, got {eta}")
+    eta = v.check_scalar("eta", eta, 0.0, lo_open=True)
+    if not callable(quantizer):
+        raise ValueError(f"quantizer must be a callable quantizer(theta, beta), got {quantizer!r}")
     theta = _finite_array("theta", theta)
     grad = _finite_array("grad", grad)
     if grad.shape != theta.shape:
@@ -352,9 +338,9 @@ def dual_averaging(grad, theta0, etas, regulariser, candidates):
     etas = _finite_array("etas", etas)
     if etas.ndim != 1 or np.any(etas <= 0):
         raise ValueError("etas must be a 1-D array of step sizes > 0")
-    c = np.asarray(candidates, dtype=float)
-    if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)):
-        raise ValueError("candidates must be a non-empty finite 1-D array")
+    c = _finite_array("candidates", candidates)
+    if c.ndim != 1 or c.size == 0:
+        raise ValueError(f"candidates must be a non-empty 1-D array, got shape {c.shape}")
     c = np.sort(c)[::-1]  # argmin returns the first minimiser: the largest candidate on a tie
     r = np.asarray(regulariser(c), dtype=float)
     if r.shape != c.shape or np.any(np.isnan(r)):
@@ -378,4 +364,5 @@ def post_training_quantize(w, quantizer):
     the identity until the end), then apply the end-of-annealing quantizer once: the nearest level
     of ``quantizer.levels`` (ties to the upper level). ``quantizer`` is a quantizer or levels."""
     levels = quantizer.levels if hasattr(quantizer, "levels") else quantizer
-    return HardQuantizer(levels).limit(w)
+    levels = _levels(levels, "quantizer (a quantizer or its levels)")
+    return round_to_levels(_finite_array("w", w), levels)

@@ -20,16 +20,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linprog
 
+from mdq_teach import _validate as v
+from mdq_teach.theory import md_bound, md_step_size
+
 METHODS = ("eg", "pgd")
 
 
-def _check_vector(name: str, v) -> np.ndarray:
-    v = np.asarray(v, dtype=float)
-    if v.ndim != 1 or v.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
-    return v
+def _check_vector(name: str, value) -> np.ndarray:
+    arr = v.as_finite(name, value)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
+    return arr
 
 
 def _check_simplex(name: str, x: np.ndarray, atol: float = 1e-9) -> None:
@@ -38,10 +39,7 @@ def _check_simplex(name: str, x: np.ndarray, atol: float = 1e-9) -> None:
 
 
 def _check_positive(name: str, value: float) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
+    return v.check_scalar(name, value, 0.0, lo_open=True)
 
 
 def project_simplex(v) -> np.ndarray:
@@ -150,37 +148,40 @@ def theory_step(method: str, problem: MatrixGame, steps: int) -> float:
     EG: Phi = negative entropy, 1-strongly convex w.r.t. ||.||_1, R^2 = log d from the uniform
     start, eta = sqrt(2 log d / t) / L_inf. PGD: Phi = ||x||^2 / 2,
     R^2 = max ||x - x0||^2 / 2 = (1 - 1/d) / 2, eta = sqrt(2 R^2 / t) / L_2
-    (Bubeck 2015, Thm. 4.2 and 3.2).
+    (Bubeck 2015, Thm. 4.2 and 3.2). Both are Theorem 2's step (``theory.md_step_size``) with
+    no annealing, B = 1, and rho = 1.
     """
     _check_method(method)
     t = _check_steps(steps)
-    d = problem.dim
-    if method == "eg":
-        return float(np.sqrt(2.0 * np.log(d) / t) / problem.lipschitz["inf"])
-    return float(np.sqrt((1.0 - 1.0 / d) / t) / problem.lipschitz["2"])
+    R, L = _radius_and_lipschitz(method, problem)
+    return float(md_step_size(R, L, 1.0, 1.0, t))
 
 
 def theory_bound(method: str, problem: MatrixGame, steps) -> np.ndarray:
-    """The guaranteed gap of the averaged iterate, R L sqrt(2 / (rho t)), at each t in ``steps``."""
+    """The guaranteed gap of the averaged iterate, R L sqrt(2 / (rho t)), at each t in ``steps``:
+    Theorem 2's bound (``theory.md_bound``) with B = 1 and rho = 1, R and L as in
+    ``theory_step``."""
     _check_method(method)
-    t = np.asarray(steps, dtype=float)
+    t = v.as_finite("steps", steps)
     if np.any(t < 1):
-        raise ValueError("steps must all be >= 1")
+        raise ValueError(f"steps must all be >= 1, got min {t.min()}")
+    R, L = _radius_and_lipschitz(method, problem)
+    return np.asarray(md_bound(R, L, 1.0, 1.0, t))
+
+
+def _radius_and_lipschitz(method: str, problem: MatrixGame) -> tuple[float, float]:
     d = problem.dim
     if method == "eg":
-        return problem.lipschitz["inf"] * np.sqrt(2.0 * np.log(d) / t)
-    return problem.lipschitz["2"] * np.sqrt((1.0 - 1.0 / d) / t)
+        return float(np.sqrt(np.log(d))), problem.lipschitz["inf"]
+    return float(np.sqrt(0.5 * (1.0 - 1.0 / d))), problem.lipschitz["2"]
 
 
 def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    v.check_choice("method", method, METHODS)
 
 
 def _check_steps(steps) -> int:
-    if int(steps) != steps or int(steps) < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps}")
-    return int(steps)
+    return v.check_count("steps", steps, minimum=1)
 
 
 def run(method: str, problem: MatrixGame, eta: float, steps: int, x0=None) -> dict:

@@ -45,6 +45,8 @@ def md_step_stored(m: MirrorMap, x_tilde, g, eta, beta):
 def md_step_numeric(m: MirrorMap, x, g, eta, beta, xatol: float = 1e-12):
     """Eq. 5 by numerical minimisation; slow, for checking closed forms on small arrays.
 
+    ``xatol`` (interval maps) is the absolute tolerance of the bounded search, in (0, 1].
+
     Interval maps: for each element, bounded Brent search (``minimize_scalar``) over the closed
     domain. ``Softmax``: for each probability vector, SLSQP over the simplex (bounds and the
     sum-to-one constraint). As in ``md_step``, a point on the boundary is first
@@ -57,6 +59,9 @@ def md_step_numeric(m: MirrorMap, x, g, eta, beta, xatol: float = 1e-12):
     beta = v.check_beta(beta)
     eta = v.check_eta(eta)
     gs = v.as_finite("g", g)
+    # A NaN or inf tolerance makes scipy's bounded search return its first golden-section point
+    # (-0.2361 for a true -0.0902) without a word; a non-positive one never stops on roundoff.
+    xatol = v.check_scalar("xatol", xatol, 0.0, 1.0, lo_open=True)
     if isinstance(m, Softmax):
         us = v.check_simplex("u", x, m.d, dtype)
         shape = v.check_broadcast(u=us, g=gs, eta=eta)

@@ -134,11 +134,14 @@ def test_pgd_step_is_mirror_descent_with_the_euclidean_map():
     [
         (lambda: simplex.project_simplex([1.0, np.nan]), "v must be finite"),
         (lambda: simplex.project_simplex(np.ones((2, 2))), "v must be a non-empty 1-D"),
-        (lambda: simplex.eg_step([0.5, 0.5], [1.0, 0.0], -1.0), "eta must be"),
+        (lambda: simplex.eg_step([0.5, 0.5], [1.0, 0.0], -1.0), r"eta must lie in \(0.0, inf\)"),
         (lambda: simplex.eg_step([0.7, 0.7], [1.0, 0.0], 1.0), "x must lie in the probability"),
         (lambda: simplex.eg_step([0.5, 0.5], [1.0], 1.0), "same shape"),
         (lambda: simplex.run("sgd", simplex.MatrixGame.random(3, 2), 1.0, 5), "one of"),
-        (lambda: simplex.run("eg", simplex.MatrixGame.random(3, 2), 1.0, 0), "positive integer"),
+        (
+            lambda: simplex.run("eg", simplex.MatrixGame.random(3, 2), 1.0, 0),
+            r"steps must be an integer in \[1, ",
+        ),
         (lambda: simplex.MatrixGame.random(1, 2), "d >= 2"),
         (lambda: simplex.MatrixGame([1.0, 2.0]), "payoff must be"),
         (lambda: simplex.tune_step("eg", simplex.MatrixGame.random(3, 2), 5, [0.1, -1]), "> 0"),

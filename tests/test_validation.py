@@ -146,7 +146,7 @@ def test_softmax_inputs_must_be_probability_vectors_of_the_right_length():
 
 
 def test_unknown_map_names_list_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown map 'relu'; valid names: euclidean, shifted"):
+    with pytest.raises(ValueError, match="name must be one of 'euclidean', 'shifted_tanh'.*'relu'"):
         get_map("relu")
 
 
