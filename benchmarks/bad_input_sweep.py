@@ -113,11 +113,13 @@ def cases():
     add("bregman.negative_entropy", bregman.negative_entropy, dict(u=p),
         {"u": BAD["array"] + [("negative", [-0.1, 1.1])]})
 
+    # Theorem 2's arguments broadcast as arrays (a range of t for a plot), so arrays are valid.
+    positive_arrays_ok = [b for b in BAD["positive"] if b[0] != "array"]
     add("theory.md_bound", theory.md_bound, dict(R=1.0, L=1.0, rho=1.0, B=2.0, t=10),
-        {"R": BAD["positive"], "L": BAD["positive"], "rho": BAD["positive"],
-         "B": BAD["positive"] + [("below 1", 0.5)], "t": BAD["positive"]})
+        {"R": positive_arrays_ok, "L": positive_arrays_ok, "rho": positive_arrays_ok,
+         "B": positive_arrays_ok + [("below 1", 0.5)], "t": positive_arrays_ok})
     add("theory.md_step_size", theory.md_step_size, dict(R=1.0, L=1.0, rho=1.0, B=2.0, t=10),
-        {"R": BAD["positive"], "B": BAD["positive"]})
+        {"R": positive_arrays_ok, "B": positive_arrays_ok})
 
     add("toy.nearest_level", toy.nearest_level, dict(v=[0.3], levels=(-1.0, 1.0)),
         {"v": BAD["array"], "levels": BAD["levels"]})

@@ -83,7 +83,11 @@ def check_count(name: str, value, minimum: int = 0, maximum: int = 10**9) -> int
         raise ValueError(
             f"{name} must be an integer in [{minimum}, {maximum}], got {_short(value)}"
         )
-    if not (np.isfinite(value) and float(value) == int(value) and minimum <= value <= maximum):
+    if isinstance(value, int | np.integer):
+        ok = minimum <= value <= maximum
+    else:
+        ok = bool(np.isfinite(value)) and float(value) == int(value) and minimum <= value <= maximum
+    if not ok:
         raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
     return int(value)
 
