@@ -67,7 +67,12 @@ def check_scalar(name: str, value, lo: float = -np.inf, hi: float = np.inf,
     if allow_inf and isinstance(value, int | float | np.floating | np.integer) and np.isinf(value):
         x = float(value)
     else:
-        x = check_real(name, value)
+        try:
+            x = check_real(name, value)
+        except ValueError as err:
+            raise ValueError(
+                f"{name} must be a single finite real number in {rng}, got {_short(value)}"
+            ) from err
     below = x <= lo if lo_open else x < lo
     above = x >= hi if hi_open else x > hi
     if below or above:

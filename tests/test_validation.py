@@ -1,10 +1,18 @@
 """Bad input raises ValueError naming the argument and its allowed range; nothing returns NaN."""
 
+import importlib.util
+import warnings
+from pathlib import Path
+
+import mpmath
 import numpy as np
 import pytest
 
+from mdq_teach._validate import check_range
+from mdq_teach.bregman import kl
 from mdq_teach.maps import Euclidean, ShiftedTanh, Sigmoid, Softmax, Tanh, get_map
 from mdq_teach.theory import check_projection, is_proximal_map, md_bound, md_step_size
+from mdq_teach.toy import betas
 from mdq_teach.updates import md_step_numeric, md_step_stored
 
 INTERVAL_MAPS = [Tanh(), Sigmoid(), ShiftedTanh(), Euclidean()]
@@ -175,3 +183,110 @@ def test_non_finite_projection_values_fail_the_check_instead_of_crashing():
     with np.errstate(all="ignore"):
         report = check_projection(lambda s: np.tanh(s) / (s != 0), -1, 1)
     assert not report.valid and "non_finite_at" in report.details
+
+
+# ------------------------------------------------------------------ the bad-input sweep, as tests
+# benchmarks/bad_input_sweep.py holds the list of bad inputs (so the lead's count and these tests
+# never drift apart); every one must be refused with a ValueError or TypeError naming the argument.
+
+
+def _load_sweep():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bad_input_sweep.py"
+    spec = importlib.util.spec_from_file_location("bad_input_sweep", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SWEEP = _load_sweep()
+SWEEP_CASES = SWEEP.cases()
+LOW_PRECISION_CASES = SWEEP.low_precision_cases()
+
+
+@pytest.mark.parametrize(
+    "label, arg, kind, call",
+    SWEEP_CASES,
+    ids=[f"{label}-{arg}={kind}" for label, arg, kind, _ in SWEEP_CASES],
+)
+def test_every_bad_input_of_the_sweep_names_its_argument(label, arg, kind, call):
+    with pytest.raises((ValueError, TypeError)) as info, warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ComplexWarning or overflow warning is not an answer
+        call()
+    assert arg in str(info.value), f"{label}({arg}={kind}) raised without naming {arg!r}"
+
+
+def test_the_sweep_is_large_and_covers_every_kind_of_bad_value():
+    kinds = {kind for _, _, kind, _ in SWEEP_CASES}
+    assert len(SWEEP_CASES) > 1000
+    assert {"0", "-1", "nan", "inf", "str", "None", "complex", "ragged", "above domain",
+            "unknown", "wrong shape", "unsorted", "overflows"} <= kinds
+
+
+@pytest.mark.parametrize(
+    "label, dtype, call",
+    LOW_PRECISION_CASES,
+    ids=[f"{label}-{np.dtype(d).name}" for label, d, _ in LOW_PRECISION_CASES],
+)
+def test_valid_float16_and_float32_inputs_give_finite_results_in_their_dtype(label, dtype, call):
+    out = np.asarray(call())
+    assert np.all(np.isfinite(out))
+    assert out.dtype == dtype
+
+
+# ------------------------------------------------------------------ silent wrong answers, fixed
+
+
+def test_md_step_numeric_refuses_a_nan_tolerance_instead_of_returning_a_wrong_step():
+    # With xatol = nan scipy stopped at its first golden-section point, -0.2361 for a true -0.0902.
+    message = r"xatol must be a single finite real number in \(0.0, 1.0\], got nan"
+    with pytest.raises(ValueError, match=message):
+        md_step_numeric(Tanh(), 0.0, 1.0, 0.1, 1.0, xatol=np.nan)
+    assert md_step_numeric(Tanh(), 0.0, 1.0, 0.1, 1.0) == pytest.approx(np.tanh(-0.1), abs=1e-9)
+
+
+def _mp_relative_entropy(a, b):
+    a, b = mpmath.mpf(a), mpmath.mpf(b)
+    return a * mpmath.log(a / b) - a + b if a > 0 else b
+
+
+@pytest.mark.parametrize("q", [1e-310, 1e-300, 5e-324, 1e-20])
+def test_sigmoid_divergence_to_a_tiny_point_matches_mpmath(q):
+    # kl_div formed p / q = 0.5 / 1e-310, which overflows; the true value is about 356.
+    with mpmath.workdps(50):
+        exact = (_mp_relative_entropy(0.5, q) + _mp_relative_entropy(0.5, 1 - mpmath.mpf(q))) / 1
+        expected = float(exact)
+    got = Sigmoid().bregman(0.5, q, 1.0)
+    assert np.isfinite(got) and got == pytest.approx(expected, rel=1e-14)
+
+
+def test_softmax_divergence_and_kl_to_a_tiny_probability_match_mpmath():
+    p = np.array([0.5, 0.5])
+    q = np.array([1e-310, 1.0])  # sums to 1 in float64
+    with mpmath.workdps(50):
+        expected = float(sum(_mp_relative_entropy(a, b) for a, b in zip(p, q, strict=True)))
+    assert Softmax((0.0, 1.0)).bregman(p, q, 2.0) == pytest.approx(expected / 2, rel=1e-14)
+    assert kl(p, q) == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_kl_accepts_low_precision_probability_vectors_and_keeps_their_dtype(dtype):
+    p = (np.array([1, 2, 4], dtype) / dtype(7)).astype(dtype)  # sums to 1 only up to rounding
+    q = np.full(3, 1 / 3, dtype)
+    out = kl(p, q)
+    assert out.dtype == dtype
+    reference = float(np.sum(p.astype(np.float64) * np.log(p.astype(np.float64) / (1 / 3))))
+    assert float(out) == pytest.approx(reference, abs=10 * float(np.finfo(dtype).eps))
+    with pytest.raises(ValueError, match="p must sum to 1"):
+        kl(np.array([0.5, 0.6, 0.1], dtype), q)  # off by far more than rounding
+
+
+def test_an_uncapped_schedule_that_overflows_is_refused_with_the_step():
+    with pytest.raises(ValueError, match=r"overflows float64 at step k = 2 .* beta_max"):
+        betas(1.0, 10, beta_growth=1e300)
+    assert np.all(np.isfinite(betas(1.0, 10, beta_growth=1e300, beta_max=1e6)))
+
+
+def test_check_range_names_the_setting_for_non_numbers():
+    message = r"beta must be a single finite real number in \[0.1, 10.0\]"
+    with pytest.raises(ValueError, match=message):
+        check_range("beta", "abc", {"beta": (0.1, 10.0)})
