@@ -305,7 +305,9 @@ def test_proxconnect_with_tanh_is_an_md_tanh_s_step(theta, g, eta, beta):
     theta = np.asarray(theta)
     grad = np.full_like(theta, g)
     new_theta, w = prox.proxconnect_step(theta, grad, eta, prox.TanhQuantizer(), beta)
-    np.testing.assert_array_equal(w, maps.Tanh().project(theta - eta * grad, beta))  # Eq. 23
+    # Eq. 23 written out here: a plain gradient step on theta, then w = tanh(beta theta).
+    np.testing.assert_array_equal(new_theta, theta - eta * grad)
+    np.testing.assert_array_equal(w, np.tanh(beta * (theta - eta * grad)))
 
 
 def test_proxconnect_trajectories_on_the_toy_equal_bc_and_md_tanh_s():

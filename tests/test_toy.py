@@ -2,13 +2,14 @@
 
 import itertools
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import minimize, minimize_scalar
 
-from mdq_teach import maps, theory, toy
+from mdq_teach import theory, toy
 
 FIG3 = dict(problem=toy.Quadratic(center=-1.0), x_tilde0=1.2, beta=4.0, eta=0.1)
 TERNARY = (-1.0, 0.0, 1.0)
@@ -258,16 +259,61 @@ def test_bad_input_raises_value_error(kwargs, match):
     eta=st.floats(0.001, 0.5),
     growth=st.sampled_from([1.0, 1.3]),
 )
-def test_tanh_steps_agree_with_the_maps_module(x_tilde0, beta, eta, growth):
-    """toy writes the tanh steps out in numpy for speed; maps.Tanh is the reference."""
-    tanh, p = maps.Tanh(), FIG3["problem"]
+def test_tanh_steps_are_eq_15_and_eq_23(x_tilde0, beta, eta, growth):
+    """Each MD-tanh step against Eq. 15 exactly as printed, evaluated in 50-digit arithmetic
+    from the same float64 iterate; each MD-tanh-S step against Eq. 23 written out here."""
+    p = FIG3["problem"]
     kw = dict(problem=p, x_tilde0=x_tilde0, beta=beta, eta=eta, steps=5, beta_growth=growth)
-    b = toy.betas(beta, 5, growth)
+    b = beta * growth ** np.arange(6.0)
     md, ste = toy.run("md-tanh", **kw), toy.run("md-tanh-s", **kw)
-    ref_md = [tanh.project(x_tilde0, b[0])]
+    assert md[0] == ste[0] == np.tanh(beta * x_tilde0)
     x_tilde = x_tilde0
     for k in range(5):
-        ref_md.append(tanh.md_step(ref_md[-1], p.grad(ref_md[-1]), eta, b[k]))
+        if abs(md[k]) < 1:  # on +-1 the stored point is moved inside first (boundary policy)
+            with mpmath.workdps(50):
+                x, move = mpmath.mpf(float(md[k])), 2 * b[k] * eta * mpmath.mpf(p.grad(md[k]))
+                ratio = (1 + x) / (1 - x) * mpmath.exp(-move)
+                assert md[k + 1] == pytest.approx(float((ratio - 1) / (ratio + 1)), abs=1e-13)
         x_tilde = x_tilde - eta * p.grad(ste[k])
-        assert ste[k + 1] == pytest.approx(tanh.project(x_tilde, b[k + 1]), abs=1e-15)
-    np.testing.assert_allclose(md, ref_md, rtol=0, atol=1e-12)
+        assert ste[k + 1] == np.tanh(b[k + 1] * x_tilde)
+
+
+# ------------------------------------------------------------ conventions (COMMON.md, issue 8)
+
+
+def test_bc_cancels_the_gradient_outside_the_hull_of_asymmetric_levels():
+    # Levels (0, 1, 3): x~ = -0.5 lies outside [q_min, q_max] = [0, 3] although |x~| <= max |q|.
+    # The loss pulls towards 2, so the uncancelled auxiliary variable climbs through 0.5 (x = 1).
+    kw = dict(problem=toy.Quadratic(center=2.0), x_tilde0=-0.5, beta=1.0, eta=0.1, steps=30)
+    stuck = toy.run("bc", levels=(0.0, 1.0, 3.0), **kw)
+    assert np.all(stuck == 0.0)
+    moving = toy.run("bc", levels=(0.0, 1.0, 3.0), cancel_gradient=False, **kw)
+    x_tilde, expected = -0.5, [0.0]
+    for _ in range(30):  # BC written out: a plain step on x~, then the nearest of (0, 1, 3)
+        x_tilde -= 0.1 * 2 * (expected[-1] - 2.0)
+        expected.append(0.0 if x_tilde < 0.5 else (1.0 if x_tilde < 2.0 else 3.0))
+    np.testing.assert_array_equal(moving, expected)
+    assert np.any(moving != 0.0)  # without cancellation the weight leaves the level 0
+
+
+@pytest.mark.parametrize("form", ["l1", "l2"])
+def test_proxquant_clamps_to_the_hull_of_the_levels_unless_told_not_to(form):
+    kw = dict(problem=toy.Quadratic(center=3.0), x_tilde0=0.5, beta=0.5, eta=0.2, steps=40)
+    clamped = toy.run(f"pq-{form}", **kw)
+    free = toy.run(f"pq-{form}", clamp=False, **kw)
+    tau = 0.2 * 0.5
+
+    def prox(v):  # Eq. 24's proximal map for the levels (-1, 1), written out
+        q = 1.0 if v >= 0 else -1.0
+        if form == "l1":
+            return q + np.sign(v - q) * max(abs(v - q) - tau, 0.0)
+        return (v + 2 * tau * q) / (1 + 2 * tau)
+
+    for run, clip in ((clamped, True), (free, False)):
+        x = prox(0.5)
+        x = min(max(x, -1.0), 1.0) if clip else x
+        for k in range(40):
+            assert run[k] == pytest.approx(x, abs=1e-12)
+            x = prox(x - 0.2 * 2 * (x - 3.0))
+            x = min(max(x, -1.0), 1.0) if clip else x
+    assert clamped.max() == 1.0 and free.max() > 1.0

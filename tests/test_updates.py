@@ -35,7 +35,8 @@ def test_closed_form_step_equals_the_numerical_argmin_of_eq_5(m, beta):
     closed = m.md_step(x, g, eta, beta)
     numeric = md_step_numeric(m, x, g, eta, beta)
     assert np.allclose(closed, numeric, rtol=0, atol=ATOL * (m.hi - m.lo))
-    assert np.array_equal(md_step(m, x, g, eta, beta), closed)
+    # The module-level md_step (what the chapters call) against the same independent argmin.
+    assert np.allclose(md_step(m, x, g, eta, beta), numeric, rtol=0, atol=ATOL * (m.hi - m.lo))
 
 
 @pytest.mark.parametrize("beta", [0.5, 5.0, 30.0])
