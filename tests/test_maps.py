@@ -1,11 +1,12 @@
 """Projections, inverses and mirror maps of mdq_teach.maps against independent computations."""
 
+import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdq_teach.maps import Euclidean, ShiftedTanh, Sigmoid, Softmax, Tanh, get_map
+from mdq_teach.maps import Euclidean, ShiftedTanh, Sigmoid, Softmax, Tanh, get_map, shifted_tanh
 
 INTERVAL_MAPS = [
     Tanh(),
@@ -234,7 +235,7 @@ def test_get_map_builds_every_map_and_lists_names_on_error():
 
 
 @pytest.mark.parametrize("m", INTERVAL_MAPS + [Euclidean()], ids=THEOREM1_IDS + ["Euclid"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_interval_maps_keep_the_callers_precision(m, dtype):
     x = np.linspace(m.lo, m.hi, 5).astype(dtype)
     g = np.ones(5, dtype=dtype)
@@ -250,7 +251,7 @@ def test_interval_maps_keep_the_callers_precision(m, dtype):
     assert isinstance(m.md_step(0.0 if m.lo < 0 else 0.5, 1.0, 0.1, 2.0), np.float64)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_softmax_keeps_the_callers_precision(dtype):
     m = Softmax((-1, 0, 1))
     u = np.array([[0.25, 0.25, 0.5]], dtype=dtype)
@@ -265,3 +266,155 @@ def test_softmax_keeps_the_callers_precision(dtype):
         m.round(u),
     ):
         assert out.dtype == dtype
+
+
+# -- properties over wide ranges: float32, float64, beta up to 1e4, references in mpmath ----------
+
+ALL_INTERVAL = INTERVAL_MAPS + [Euclidean(-1.0, 2.0)]
+ALL_IDS = THEOREM1_IDS + ["Euclid"]
+wide_betas = st.floats(1e-3, 1e4)
+dtypes = st.sampled_from([np.float32, np.float64])
+
+
+@pytest.mark.parametrize("m", ALL_INTERVAL, ids=ALL_IDS)
+@settings(max_examples=60, deadline=None)
+@given(
+    x_tilde=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=6),
+    fraction=st.lists(st.floats(0, 1), min_size=1, max_size=6),
+    g=st.floats(-1e3, 1e3),
+    eta=st.floats(0, 10),
+    beta=wide_betas,
+    dtype=dtypes,
+)
+def test_projection_and_md_step_stay_in_the_closed_domain_and_finite(
+    m, x_tilde, fraction, g, eta, beta, dtype
+):
+    s = np.asarray(x_tilde, dtype=dtype)
+    p = m.project(s, beta)
+    assert p.dtype == dtype and np.all((p >= m.lo) & (p <= m.hi))
+    x = np.asarray(_point(m, np.asarray(fraction)), dtype=dtype)
+    step = m.md_step(x, np.full(x.shape, g, dtype), eta, beta)
+    assert step.dtype == dtype and np.all(np.isfinite(step))
+    assert np.all((step >= m.lo) & (step <= m.hi))
+
+
+def _mp_tanh_md(x, move):
+    """Eq. 15 as printed, in 60 digits: ((1+x)/(1-x) e^{-2 move} - 1) / (... + 1)."""
+    with mpmath.workdps(60):
+        x = mpmath.mpf(float(x))
+        ratio = (1 + x) / (1 - x) * mpmath.exp(-2 * mpmath.mpf(move))
+        return float((ratio - 1) / (ratio + 1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    fraction=st.floats(1e-6, 1 - 1e-6),
+    g=st.floats(-10, 10),
+    eta=st.floats(0, 1),
+    beta=wide_betas,
+    dtype=dtypes,
+)
+def test_tanh_md_step_matches_eq_15_in_mpmath_for_large_beta(fraction, g, eta, beta, dtype):
+    x = dtype(2 * fraction - 1)
+    g = dtype(g)
+    move = float(beta) * float(eta) * float(g)
+    expected = _mp_tanh_md(x, move)
+    got = Tanh().md_step(x, g, eta, beta)
+    # float64 evaluates atanh(x) - move with an absolute error of a few ulp of its size; the
+    # result then carries that error times tanh' <= 1. float32 results add their own rounding.
+    size = abs(float(np.arctanh(np.float64(x)))) + abs(move)
+    tol = 8 * np.finfo(np.float64).eps * max(1.0, size) + 2 * float(np.finfo(dtype).eps)
+    assert got.dtype == dtype
+    assert abs(float(got) - expected) <= tol
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    u=st.lists(st.floats(1e-6, 1.0), min_size=3, max_size=3),
+    g=st.lists(st.floats(-10, 10), min_size=3, max_size=3),
+    eta=st.floats(0, 1),
+    beta=wide_betas,
+)
+def test_softmax_md_step_matches_eq_20_in_mpmath_for_large_beta(u, g, eta, beta):
+    u = np.asarray(u) / np.sum(u)
+    got = Softmax((-1.0, 0.0, 1.0)).md_step(u, np.asarray(g), eta, beta)
+    with mpmath.workdps(60):
+        w = [
+            mpmath.mpf(float(a)) * mpmath.exp(-mpmath.mpf(beta) * eta * b)
+            for a, b in zip(u, g, strict=True)
+        ]
+        expected = [float(a / sum(w)) for a in w]
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-300)
+
+
+def _mp_shifted_tanh(s, beta, levels):
+    """Eq. 21's staircase q_0 + sum_i h_i / 2 (1 + tanh(beta (s - c_i))) in 60 digits."""
+    with mpmath.workdps(60):
+        q = [mpmath.mpf(float(a)) for a in levels]
+        total = q[0]
+        for lo, hi in zip(q[:-1], q[1:], strict=True):
+            a = mpmath.mpf(beta) * (mpmath.mpf(s) - (lo + hi) / 2)
+            total += (hi - lo) / 2 * (1 + mpmath.tanh(a))
+        return float(total)
+
+
+@pytest.mark.parametrize(
+    "levels", [(-1.0, 0.0, 1.0), (0.0, 1.0, 2.0, 5.0), (-1.0, 1.0), (0.1, 0.7)]
+)
+@settings(max_examples=80, deadline=None)
+@given(s=st.floats(-10, 10), beta=wide_betas)
+def test_shifted_tanh_kernel_matches_eq_21_in_mpmath(levels, s, beta):
+    expected = _mp_shifted_tanh(s, beta, levels)
+    got = float(shifted_tanh(s, beta, np.asarray(levels)))
+    span = levels[-1] - levels[0]
+    assert abs(got - expected) <= 4 * np.finfo(float).eps * span * len(levels)
+
+
+@pytest.mark.parametrize("m", [ShiftedTanh(), ShiftedTanh((0.0, 1.0, 2.0, 5.0))], ids=repr)
+@settings(max_examples=60, deadline=None)
+@given(fraction=st.lists(st.floats(1e-6, 1 - 1e-6), min_size=1, max_size=20), beta=wide_betas)
+def test_shifted_tanh_inverse_is_a_root_of_the_projection_for_any_beta(m, fraction, beta):
+    x = _point(m, np.asarray(fraction))
+    s = m.inverse(x, beta)
+    assert np.all(np.isfinite(s))
+    # P(s) = x up to what one rounding of s can move P (its slope times an ulp of s), checked
+    # with the 60-digit staircase and its derivative (independent of the library).
+    eps = np.finfo(float).eps
+    for xi, si in zip(x, s, strict=True):
+        with mpmath.workdps(60):
+            slope = sum(
+                (hi - lo) / 2 * beta * mpmath.sech(beta * (mpmath.mpf(si) - (lo + hi) / 2)) ** 2
+                for lo, hi in zip(m.levels[:-1], m.levels[1:], strict=True)
+            )
+        tol = 16 * eps * (m.hi - m.lo) + 4 * eps * max(abs(si), 1.0) * float(slope)
+        assert abs(_mp_shifted_tanh(si, beta, m.levels) - xi) <= tol
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    p=st.floats(0, 1),
+    q_exp=st.floats(-320, 0),
+    beta=wide_betas,
+    which=st.sampled_from(["sigmoid", "tanh"]),
+)
+def test_divergences_match_mpmath_even_next_to_the_boundary(p, q_exp, beta, which):
+    q = 10.0**q_exp  # down to subnormal distances from the boundary
+    if which == "sigmoid":
+        m, pp, qq = Sigmoid(), p, q
+        parts = [(pp, qq), (1 - pp, 1 - qq)]
+        scale = 1.0
+    else:
+        m, pp, qq = Tanh(), 2 * p - 1, q - 1  # q - 1 rounds: use the float64 value as given
+        parts = [(1 + pp, 1 + qq), (1 - pp, 1 - qq)]
+        scale = 0.5
+    if qq in (m.lo, m.hi):
+        return  # rounded onto the boundary: +inf or 0, covered elsewhere
+    got = m.bregman(pp, qq, beta)
+    with mpmath.workdps(60):
+        total = mpmath.mpf(0)
+        for a, b in parts:
+            a, b = mpmath.mpf(float(a)), mpmath.mpf(float(b))
+            total += (a * mpmath.log(a / b) if a > 0 else 0) - a + b
+        expected = float(total * scale / mpmath.mpf(beta))
+    assert np.isfinite(got)
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-300)
