@@ -382,11 +382,14 @@ class ShiftedTanh(IntervalMap):
         s = np.clip(s, left, right)
         eps = np.finfo(np.float64).eps
         value_tol = 2 * self._steps.size * eps * max(1.0, abs(self.lo), abs(self.hi))
-        todo = np.arange(x.size)
+        # Working arrays hold only the unconverged entries (idx says where they belong); they are
+        # compacted only on passes where some entries finish.
+        out = s
+        idx = np.arange(x.size)
+        st, xt, lt, rt = s.copy(), x, left, right
         for _ in range(200):
-            if todo.size == 0:
+            if idx.size == 0:
                 break
-            st, xt, lt, rt = s[todo], x[todo], left[todo], right[todo]
             value, slope = self._value_and_slope(st, beta)
             residual = value - xt
             below = residual < 0
@@ -407,26 +410,31 @@ class ShiftedTanh(IntervalMap):
                 | (moved <= 4 * eps * np.maximum(1.0, np.abs(st)))
                 | (inside & (moved <= np.sqrt(eps) / beta))
             )
-            s[todo] = np.where(matched, st, s_new)
-            left[todo], right[todo] = lt, rt
-            todo = todo[~done]
-        return s
+            st = np.where(matched, st, s_new)
+            if done.any():
+                out[idx[done]] = st[done]
+                keep = ~done
+                idx, st, xt, lt, rt = idx[keep], st[keep], xt[keep], lt[keep], rt[keep]
+        return out
 
     def _potential(self, x, beta):
         s = self._inverse(v.interior(x, self.lo, self.hi, np.dtype(np.float64)), beta)
-        a = beta * (s[..., None] - self._midpoints)
-        tail = (self._steps / (2 * beta) * log_cosh(a)).sum(axis=-1)
+        tail = np.zeros_like(s)
+        for c, h in zip(self._midpoints, self._steps, strict=True):  # one contiguous pass a step
+            tail += h / (2 * beta) * log_cosh(beta * (s - c))
         return (x - self.lo - 0.5 * self._span) * s - tail
 
     def _bregman(self, p, q, beta):
         # D_Phi(p, q) = D_{Phi*}(x~_q, x~_p): one convex log cosh term per step, each >= 0.
         f64 = np.dtype(np.float64)
         p, q = np.broadcast_arrays(p, q)
-        sp = self._inverse(v.interior(p, self.lo, self.hi, f64), beta)[..., None]
-        sq = self._inverse(v.interior(q, self.lo, self.hi, f64), beta)[..., None]
-        ap, aq = beta * (sp - self._midpoints), beta * (sq - self._midpoints)
-        terms = log_cosh(aq) - log_cosh(ap) - np.tanh(ap) * (aq - ap)
-        out = (self._steps / (2 * beta) * np.maximum(terms, 0.0)).sum(axis=-1)
+        sp = self._inverse(v.interior(p, self.lo, self.hi, f64), beta)
+        sq = self._inverse(v.interior(q, self.lo, self.hi, f64), beta)
+        out = np.zeros_like(sp)
+        for c, h in zip(self._midpoints, self._steps, strict=True):
+            ap, aq = beta * (sp - c), beta * (sq - c)
+            terms = log_cosh(aq) - log_cosh(ap) - np.tanh(ap) * (aq - ap)
+            out += h / (2 * beta) * np.maximum(terms, 0.0)
         q_on_boundary = (q <= self.lo) | (q >= self.hi)
         return np.where(q_on_boundary & (p != q), np.inf, np.where(p == q, 0.0, out))
 
