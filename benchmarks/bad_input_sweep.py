@@ -153,6 +153,55 @@ def cases():
     add("prox.post_training_quantize", prox.post_training_quantize,
         dict(w=[0.3], quantizer=(-1.0, 1.0)), {"w": BAD["array"], "quantizer": BAD["levels"]})
 
+    add("Softmax.round", sm.round, dict(u=u), {"u": BAD["array"]})
+    add("Softmax.lift_gradient", sm.lift_gradient, dict(g_w=[0.3]), {"g_w": BAD["array"]})
+    add("bregman.bregman", bregman.bregman,
+        dict(phi=bregman.negative_entropy, grad_phi=bregman.negative_entropy_grad, p=p, q=p),
+        {"p": BAD["array"], "q": BAD["array"]})
+    add("bregman.three_point_identity", bregman.three_point_identity,
+        dict(phi=bregman.negative_entropy, grad_phi=bregman.negative_entropy_grad, a=p, b=p, c=p),
+        {"a": BAD["array"], "b": BAD["array"], "c": BAD["array"]})
+    add("theory.check_projection", theory.check_projection, dict(P=np.tanh, lo=-1.0, hi=1.0),
+        {"lo": BAD["real"], "hi": BAD["real"], "s_max": BAD["positive"]})
+    add("theory.is_proximal_map", theory.is_proximal_map, dict(P=np.tanh, lo=-1.0, hi=1.0),
+        {"lo": BAD["real"], "hi": BAD["real"], "n": BAD["count"] + [("1", 1)]})
+    add("toy.pq_objective", toy.pq_objective,
+        dict(problem="quadratic", x=[0.3], beta=2.0, form="l1", levels=(-1.0, 1.0)),
+        {"problem": BAD["name"], "x": BAD["array"], "beta": BAD["positive"],
+         "form": BAD["name"], "levels": BAD["levels"]})
+    add("toy.averaged_gap", toy.averaged_gap, dict(problem="quadratic", iterates=[0.3, 0.2]),
+        {"problem": BAD["name"], "iterates": BAD["array"]})
+    add("toy.run[pq-l2]", toy.run,
+        dict(method="pq-l2", problem="quadratic", x_tilde0=1.2, beta=4.0, eta=0.1, steps=5,
+             levels=(-1.0, 1.0), clamp=True),
+        {"levels": BAD["levels"], "clamp": [("str", "yes"), ("None", None), ("int", 2)]})
+    add("toy.run[bc]", toy.run,
+        dict(method="bc", problem="quadratic", x_tilde0=1.2, beta=4.0, eta=0.1, steps=5,
+             cancel_gradient=True),
+        {"cancel_gradient": [("str", "yes"), ("None", None)],
+         "beta_growth": BAD["real"] + [("below 1", 0.5)], "beta_max": [("nan", NAN)]})
+    add("toy.BoxQuadratic.random", toy.BoxQuadratic.random, dict(n=3, scale=2.0, seed=0),
+        {"n": BAD["count"] + [("0", 0)], "scale": BAD["positive"]})
+    add("prox.dual_averaging", prox.dual_averaging,
+        dict(grad=lambda w: w, theta0=[0.3], etas=[0.1, 0.1],
+             regulariser=lambda c: np.zeros_like(c), candidates=(-1.0, 1.0)),
+        {"theta0": BAD["array"], "etas": BAD["array"] + [("negative", [-0.1])],
+         "candidates": BAD["array"]})
+    add("prox.TanhQuantizer.inverse", prox.TanhQuantizer().inverse, dict(w=[0.3], beta=2.0),
+        {"w": BAD["array"], "beta": [b for b in BAD["positive"] if b[0] != "inf"]})
+    game = simplex.MatrixGame.random(3, 2)
+    add("simplex.run", simplex.run, dict(method="eg", problem=game, eta=0.1, steps=5),
+        {"method": BAD["name"], "eta": BAD["positive"], "steps": BAD["count"] + [("0", 0)],
+         "x0": [b for b in BAD["array"] if b[0] != "None"]  # None: the uniform start
+         + [("not summing to 1", [0.5, 0.6, 0.1])]})
+    add("simplex.theory_bound", simplex.theory_bound, dict(method="eg", problem=game, steps=10),
+        {"method": BAD["name"], "steps": BAD["real"] + [("0", 0)]})
+    add("simplex.theory_step", simplex.theory_step, dict(method="pgd", problem=game, steps=10),
+        {"method": BAD["name"], "steps": BAD["count"] + [("0", 0)]})
+    add("simplex.MatrixGame", simplex.MatrixGame, dict(payoff=[[1.0, 0.0], [0.0, 1.0]]),
+        {"payoff": BAD["array"]})
+    add("simplex.pgd_step", simplex.pgd_step, dict(x=[0.5, 0.5], g=[1.0, 0.0], eta=0.1),
+        {"x": BAD["array"], "g": BAD["array"], "eta": BAD["positive"]})
     add("simplex.project_simplex", simplex.project_simplex, dict(v=[0.2, 0.9]),
         {"v": BAD["array"]})
     add("simplex.eg_step", simplex.eg_step, dict(x=[0.5, 0.5], g=[1.0, 0.0], eta=0.1),

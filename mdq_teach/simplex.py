@@ -98,11 +98,9 @@ class MatrixGame:
     optimum: float = field(init=False)
 
     def __post_init__(self):
-        a = np.asarray(self.payoff, dtype=float)
+        a = v.as_finite("payoff", self.payoff)
         if a.ndim != 2 or min(a.shape) == 0:
             raise ValueError(f"payoff must be a non-empty 2-D array (d, n), got shape {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError("payoff must be finite (no NaN or inf)")
         d, n = a.shape
         object.__setattr__(self, "payoff", a)
         cost = np.r_[np.zeros(d), 1.0]

@@ -295,7 +295,7 @@ def is_proximal_map(P, lo, hi, n: int = 20001) -> ProximalReport:
     sign, shows up as a slope of about (jump size) / (grid spacing).
     """
     lo, hi = _check_interval_ends(lo, hi)
-    n = int(v.check_positive("n", n, minimum=3, inclusive=True))
+    n = v.check_count("n", n, minimum=3, maximum=10**8)
     s = np.linspace(lo, hi, n)
     values = _vectorised(P)(s)
     if not np.all(np.isfinite(values)):

@@ -193,6 +193,7 @@ def _prox_w(v: np.ndarray, tau: float, levels: np.ndarray, form: str) -> np.ndar
 def pq_objective(problem, x, beta: float, form: str = "l1", levels=BINARY) -> np.ndarray:
     """The composite objective f(x) + beta R(x) that ProxQuant minimises at fixed beta (Eq. 25)."""
     problem = get_problem(problem)
+    x = _finite("x", x)
     return problem.f(x) + _positive("beta", beta) * w_regularizer(x, levels, form)
 
 
@@ -417,7 +418,9 @@ def averaged_gap(problem, iterates) -> np.ndarray:
     acts coordinate by coordinate, one row of per-coordinate gaps per t).
     """
     problem = get_problem(problem)
-    x = np.asarray(iterates, dtype=float)
+    x = _finite("iterates", iterates)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"iterates must have shape (T,) or (T, n) with T >= 1, got {x.shape}")
     t = np.arange(1, x.shape[0] + 1).reshape((-1,) + (1,) * (x.ndim - 1))
     return problem.f(np.cumsum(x, axis=0) / t) - problem.optimum
 
