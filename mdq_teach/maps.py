@@ -25,6 +25,13 @@ P_beta^{-1} is infinite, is treated as the nearest interior number of its precis
 move back inside; in exact arithmetic it would stay on the boundary for ever.
 
 Rounding sends a point to its nearest level; a tie goes to the upper level, so sign(0) = +1.
+
+One source of truth: each formula is written once, as a module-level kernel on validated float64
+arrays (``round_to_levels``, ``tanh_md_step``, ``shifted_tanh``, ``log_cosh``,
+``relative_entropy_terms``). The classes below, ``toy`` (the trajectories of every method),
+``prox`` (the quantizers) and the widgets call these kernels; ``_validate.check_levels`` is the
+one level check and ``theory.md_bound`` the one Theorem 2 bound. Results come back in the caller's
+precision: float16 in gives float16 out, float32 gives float32, everything else float64.
 """
 
 from __future__ import annotations
