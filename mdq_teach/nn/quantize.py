@@ -205,9 +205,10 @@ def pq_prox(
 
 def bc_inside(x: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
     """BinaryConnect's gradient gate: True where q_0 <= x <= q_{d-1} (the hull of the levels)."""
-    m = (levels[0] + levels[-1]) / 2
-    h = (levels[-1] - levels[0]) / 2
-    return (x - m).abs_() <= h if m != 0 else x.abs() <= h
+    if levels[0] == -levels[-1]:
+        return x.abs() <= levels[-1]  # one comparison for symmetric levels
+    # x - m would round: -1e-43 - 1.5 is -1.5, inside [0, 3] by that test
+    return (x >= levels[0]) & (x <= levels[-1])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -280,12 +281,16 @@ def md_softmax_step(u: torch.Tensor, gu: torch.Tensor, eta, beta) -> torch.Tenso
     return torch.softmax(torch.log(u.clamp_min(tiny)) - (beta * eta) * gu, dim=0)
 
 
-def two_level_md_softmax_step(u1: torch.Tensor, g: torch.Tensor, eta, beta, levels):
-    """Eq. 20 for two levels in the difference form: u_1 <- sigmoid(logit u_1 - beta eta (q_1 -
-    q_0) g), g the gradient with respect to the weight."""
-    tiny = torch.finfo(u1.dtype).tiny
-    u1 = u1.clamp(tiny, 1 - torch.finfo(u1.dtype).eps / 2)
-    return torch.sigmoid(torch.logit(u1) - (beta * eta * (levels[1] - levels[0])) * g)
+def two_level_md_softmax_step(u: torch.Tensor, g: torch.Tensor, eta, beta, levels):
+    """Eq. 20 for two levels in the difference form: the new u_1 = sigmoid(log u_1 - log u_0 -
+    beta eta (q_1 - q_0) g), g the gradient with respect to the weight.
+
+    ``u`` holds both planes (u_0, u_1): reading the log-odds from both keeps them exact where
+    u_1 has rounded to 1 (logit(u_1) alone would not).
+    """
+    tiny = torch.finfo(u.dtype).tiny
+    logits = torch.log(u.clamp_min(tiny))
+    return torch.sigmoid(logits[1] - logits[0] - (beta * eta * (levels[1] - levels[0])) * g)
 
 
 def tanh_md_step(w: torch.Tensor, g: torch.Tensor, eta, beta) -> torch.Tensor:
