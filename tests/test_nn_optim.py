@@ -655,3 +655,21 @@ def test_pmf_released_jacobian_is_beta_i_minus_u_u_t():
         jac = beta * (torch.eye(3, dtype=torch.float64) - torch.outer(u, u))
         expected = ut[i] - eta * jac @ (g[i] * q)
         torch.testing.assert_close(opt.state[p]["latent"][:, i], expected, rtol=1e-13, atol=1e-13)
+
+
+def test_step_is_captured_by_torch_compile_without_graph_breaks():
+    """torch._dynamo.explain traces one step of every route into a single graph (the base runs
+    its foreach path under compilation; eager steps use the fused kernel)."""
+    torch._dynamo.reset()
+    for method in ("md-tanh-s", "bc", "pq", "gd-tanh", "md-tanh", "pmf", "md-softmax"):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        opt = make_optimizer(net.parameters(), method, beta_scale=1.1)
+        net(torch.randn(3, 4)).sum().backward()
+        x = torch.randn(8, 4)
+        _train(net, opt, x, torch.zeros(8, dtype=torch.long), 1)  # an eager step first
+        net(torch.randn(3, 4)).sum().backward()
+        explained = torch._dynamo.explain(opt.step)()
+        assert explained.graph_break_count == 0, (method, explained.break_reasons)
+        assert explained.graph_count == 1, method
+    torch._dynamo.reset()

@@ -212,6 +212,7 @@ class QuantOptimizer(torch.optim.Optimizer):
         self._step_count = 0
         self._rounded = False
         self._soft_backup: list[torch.Tensor] | None = None
+        self._grad_buffers: dict[torch.Tensor, torch.Tensor] = {}
         self._ready = False
         self.beta_at(0)  # a schedule that fails at once fails here
 
@@ -242,10 +243,14 @@ class QuantOptimizer(torch.optim.Optimizer):
             with torch.no_grad():
                 for p in group["params"]:
                     state = self.state[p]
-                    state["latent"] = projection.lift_init(p.detach().to(_latent_dtype(p)))
+                    latent = projection.lift_init(p.detach().to(_latent_dtype(p)))
+                    state["latent"] = latent
                     if route.stores_primal:
-                        state["primal"] = projection(state["latent"], self.beta_at(0))
-                    latents.append(state["latent"])
+                        state["primal"] = projection(latent, self.beta_at(0))
+                    # Allocated once: a step writes the latent's gradient into it in place and,
+                    # under torch.compile, never rebinds .grad (dynamo breaks the graph on that).
+                    self._grad_buffers[latent] = latent.grad = torch.zeros_like(latent)
+                    latents.append(latent)
             self._projections.append(projection)
             self._routes.append(route)
             base_groups.append(dict(params=latents, **hyper))
@@ -276,6 +281,10 @@ class QuantOptimizer(torch.optim.Optimizer):
             self.defaults.update(choice)
             return base
         return base_cls(base_groups)
+
+    @property
+    def _base_step(self):
+        return inspect.unwrap(type(self.base).step)
 
     def add_param_group(self, param_group):
         if getattr(self, "_ready", False):
@@ -349,6 +358,7 @@ class QuantOptimizer(torch.optim.Optimizer):
         t = self._step_count
         beta, beta_next = self.beta_at(t), self.beta_at(t + 1)
         reg_lambda = self.pq_lambda * (t + 1)
+        compiling = torch.compiler.is_compiling()
         stepped = []
         for group, inner, proj, route in zip(
             self.param_groups, self.base.param_groups, self._projections, self._routes,
@@ -357,26 +367,38 @@ class QuantOptimizer(torch.optim.Optimizer):
             for k, v in group.items():
                 if k not in _OWN_GROUP_KEYS:
                     inner[k] = v
+            if compiling and inner.get("fused"):
+                # torch.compile does not trace fused kernels; it fuses the foreach path itself,
+                # which keeps the same state (as torch's own compiled optimizers do).
+                inner["fused"], inner["foreach"] = False, True
             if route is None:
                 continue
-            ctx = StepContext(beta, beta_next, group["lr"], reg_lambda, self.pq_reg, self.pq_clamp)
+            ctx = StepContext(beta, beta_next, group["lr"], reg_lambda, self.pq_reg, self.pq_clamp,
+                              self._grad_buffers, compiling)  # fmt: skip
             for p in group["params"]:
                 state = self.state[p]
                 latent = state["latent"]
                 g = p.grad
                 if g is None or not p.requires_grad:
-                    latent.grad = None
+                    if latent.grad is not None:
+                        latent.grad = None  # the base optimizer skips it
                     continue
-                if g.dtype != latent.dtype:
-                    g = g.to(latent.dtype)
-                latent.grad = route.grad(proj, state, g, ctx)
+                grad = route.grad(proj, state, g, ctx)
+                if latent.grad is not grad:
+                    latent.grad = grad
                 stepped.append((p, state, proj, route, ctx))
-        self.base.step()
+        # The base's step without torch's wrapper, whose graph breaks (there to keep a standalone
+        # optimizer step an inference graph) would split this step under torch.compile; this
+        # step already runs under no_grad.
+        self._base_step(self.base)
         base_state = self.base.state
         for p, state, proj, route, ctx in stepped:
             latent = state["latent"]
             route.finish(proj, state, p, ctx)
-            latent.grad = None
+            if latent.grad is p.grad:
+                # Eager steps hand p.grad on without a copy; rebind the buffer afterwards so the
+                # model's gradient is not kept alive and a compiled step finds .grad in place.
+                latent.grad = self._grad_buffers[latent]
             inner = base_state[latent]
             if inner is not state:
                 # The base optimizer created its state at its first step: merge both into one

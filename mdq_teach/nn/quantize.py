@@ -28,7 +28,6 @@ neighbours have midpoints ``m_i`` and half-widths ``h_i``. Ties go to the upper 
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
@@ -60,14 +59,16 @@ def _gaps(levels: tuple[float, ...]) -> list[tuple[float, float]]:
     return [((a + b) / 2, (b - a) / 2) for a, b in zip(levels, levels[1:], strict=False)]
 
 
+_TABLES: dict = {}
+
+
 def _table(levels: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
-    return _cached_table(levels, like.dtype, like.device)
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_table(levels: tuple[float, ...], dtype: torch.dtype, device) -> torch.Tensor:
     # Cached so that a step does not copy the levels to the accelerator again and again.
-    return torch.tensor(levels, dtype=dtype, device=device)
+    key = (levels, like.dtype, like.device)
+    table = _TABLES.get(key)
+    if table is None:
+        table = _TABLES[key] = torch.tensor(levels, dtype=like.dtype, device=like.device)
+    return table
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,16 +120,20 @@ def shifted_tanh(x: torch.Tensor, beta: float, levels: tuple[float, ...]) -> tor
 
 
 def shifted_tanh_derivative(
-    x: torch.Tensor, beta: float, levels: tuple[float, ...]
+    x: torch.Tensor, beta: float, levels: tuple[float, ...], out=None
 ) -> torch.Tensor:
     """d/dx of :func:`shifted_tanh`: ``sum_i h_i beta (1 - tanh^2(beta (x - m_i)))``.
 
     Written as ``1 / cosh^2``, which keeps full relative precision where tanh is close to +-1.
     """
-    out = torch.zeros_like(x)
-    for m, h in _gaps(levels):
-        out = out + (h * beta) * torch.cosh(beta * (x - m)).pow(-2)
-    return out
+    gaps = _gaps(levels)
+    if len(gaps) == 1:  # one fresh tensor, the rest in place
+        (m, h), = gaps
+        return torch.mul(x - m if m else x, beta, out=out).cosh_().pow_(-2).mul_(h * beta)
+    total = torch.zeros_like(x)
+    for m, h in gaps:
+        total = total + (h * beta) * torch.cosh(beta * (x - m)).pow(-2)
+    return total if out is None else out.copy_(total)
 
 
 def shifted_tanh_inverse(w: torch.Tensor, beta: float, levels: tuple[float, ...]) -> torch.Tensor:
@@ -192,15 +197,25 @@ def pq_prox(
     step) then clips the result to the hull [q_0, q_{d-1}]; ``clamp=False`` is the bare map.
     ``strength`` may be a tensor (a tensor learning rate times lambda).
     """
-    q = nearest_level(x, levels)
-    r = x - q
-    if reg == "l1":
-        out = q + torch.sign(r) * (r.abs() - strength).clamp_min(0)
-    elif reg == "l2":
-        out = (x + (2 * strength) * q) / (1 + 2 * strength)
-    else:
+    return pq_prox_(x.clone(), strength, levels, reg, clamp)
+
+
+def pq_prox_(x: torch.Tensor, strength, levels, reg: str, clamp: bool = True) -> torch.Tensor:
+    """:func:`pq_prox` written into ``x``.
+
+    With r = x - Q(x): the soft threshold Q + sign(r) max(|r| - s, 0) is x - clip(r, -s, s), and
+    the shrinkage (x + 2 s Q) / (1 + 2 s) is x - (2 s / (1 + 2 s)) r, so both are one update of x.
+    """
+    if reg not in PQ_REGS:
         raise ValueError(f"pq_reg must be one of {PQ_REGS}, got {reg!r}")
-    return out.clamp_(levels[0], levels[-1]) if clamp else out
+    r = x - nearest_level(x, levels)
+    if reg == "l1":
+        x.sub_(r.clamp_(-strength, strength))
+    elif isinstance(strength, torch.Tensor):
+        x.sub_(r.mul_((2 * strength) / (1 + 2 * strength)))
+    else:
+        x.sub_(r, alpha=(2 * strength) / (1 + 2 * strength))
+    return x.clamp_(levels[0], levels[-1]) if clamp else x
 
 
 def bc_inside(x: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
@@ -245,9 +260,13 @@ def two_level_weights(ut: torch.Tensor, beta, levels: tuple[float, ...]) -> torc
     return out if (m, h) == (0.0, 1.0) else out.mul_(h).add_(m)
 
 
-def lift_gradient(g: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
-    """d f / d u_k = g q_k for w = sum_k u_k q_k: shape (d, *g.shape)."""
-    return g.unsqueeze(0) * _column(levels, g.unsqueeze(0))
+def lift_gradient(g: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
+    """d f / d u_k = g q_k for w = sum_k u_k q_k: shape (d, *g.shape) (written into ``out``)."""
+    if out is None:
+        return g.unsqueeze(0) * _column(levels, g.unsqueeze(0))
+    for k, q in enumerate(levels):
+        torch.mul(g, q, out=out[k])
+    return out
 
 
 def softmax_vjp(u: torch.Tensor, beta, gu: torch.Tensor) -> torch.Tensor:
@@ -261,15 +280,20 @@ def released_pmf_vjp(u: torch.Tensor, beta, gu: torch.Tensor) -> torch.Tensor:
     return beta * (gu - u * (u * gu).sum(0, keepdim=True))
 
 
-def two_level_softmax_vjp(ut: torch.Tensor, beta, g: torch.Tensor, levels) -> torch.Tensor:
+def two_level_softmax_vjp(ut: torch.Tensor, beta, g: torch.Tensor, levels, out=None):
     """:func:`softmax_vjp` of the lifted gradient for two levels, in closed form.
 
     With z = beta (u~_1 - u~_0): <u, g q> = g w and u_1 (q_1 - w) = (q_1 - q_0) u_0 u_1, so the
     gradient is s (-1, +1) with s = beta (q_1 - q_0) g sigmoid(z) sigmoid(-z).
     """
-    z = beta * (ut[1] - ut[0])
-    s = (beta * (levels[1] - levels[0])) * g * torch.sigmoid(z) * torch.sigmoid(-z)
-    return torch.stack((-s, s))
+    z = torch.sub(ut[1], ut[0]).mul_(beta)
+    s = torch.sigmoid(z)
+    s.mul_(z.neg_().sigmoid_()).mul_(g).mul_(beta * (levels[1] - levels[0]))
+    if out is None:
+        return torch.stack((-s, s))
+    torch.neg(s, out=out[0])
+    out[1].copy_(s)
+    return out
 
 
 def md_softmax_step(u: torch.Tensor, gu: torch.Tensor, eta, beta) -> torch.Tensor:
@@ -332,11 +356,26 @@ class Projection:
         """Initial latent from a float weight tensor: the weight itself in w-space."""
         return w.clone()
 
-    def ste_grad(self, g: torch.Tensor) -> torch.Tensor:
-        """Gradient with respect to the primal from g = df/dw (the STE hands it to the latent)."""
-        return g
+    def ste_grad(self, g: torch.Tensor, out=None) -> torch.Tensor:
+        """Gradient with respect to the primal from g = df/dw (the STE hands it to the latent).
 
-    def vjp(self, latent: torch.Tensor, beta, g: torch.Tensor) -> torch.Tensor:
+        ``out``, a scratch tensor shaped like the latent, receives it where it is given.
+        """
+        return g if out is None else out.copy_(g)
+
+    def primal_into(self, out: torch.Tensor, latent: torch.Tensor, beta) -> None:
+        """out <- P_beta(latent)."""
+        out.copy_(self(latent, beta))
+
+    def inverse_into(self, out: torch.Tensor, primal: torch.Tensor, beta) -> None:
+        """out <- P_beta^{-1}(primal)."""
+        out.copy_(self.inverse(primal, beta))
+
+    def weights_into(self, out: torch.Tensor, primal: torch.Tensor) -> None:
+        """out <- the weights of the primal tensor."""
+        out.copy_(self.weights(primal))
+
+    def vjp(self, latent: torch.Tensor, beta, g: torch.Tensor, out=None) -> torch.Tensor:
         """Gradient with respect to the latent of a loss with gradient g at the weight."""
         raise ValueError(f"projection {self.name!r} has no Jacobian; use a straight-through route")
 
@@ -394,11 +433,24 @@ class Tanh(Projection):
         else:
             out.copy_(shifted_tanh(latent, beta, self.levels))
 
-    def vjp(self, latent, beta, g):
-        return shifted_tanh_derivative(latent, beta, self.levels).mul_(g)
+    def vjp(self, latent, beta, g, out=None):
+        return shifted_tanh_derivative(latent, beta, self.levels, out).mul_(g)
 
     def inverse(self, primal, beta):
         return shifted_tanh_inverse(primal, beta, self.levels)
+
+    def primal_into(self, out, latent, beta):
+        if self.levels == (-1.0, 1.0):
+            torch.mul(latent, beta, out=out).tanh_()
+        else:
+            out.copy_(shifted_tanh(latent, beta, self.levels))
+
+    def inverse_into(self, out, primal, beta):
+        if self.levels == (-1.0, 1.0):  # Eq. 13 in place, one epsilon inside [-1, 1]
+            eps = torch.finfo(primal.dtype).eps
+            torch.clamp(primal, -1 + eps, 1 - eps, out=out).atanh_().div_(beta)
+        else:
+            out.copy_(shifted_tanh_inverse(primal, beta, self.levels))
 
 
 class Linear(Projection):
@@ -459,15 +511,33 @@ class Softmax(Projection):
         q = _column(self.levels, w.unsqueeze(0))
         return w.unsqueeze(0) * q - q * q / 2
 
-    def ste_grad(self, g):
-        return lift_gradient(g, self.levels)
+    def ste_grad(self, g, out=None):
+        return lift_gradient(g, self.levels, out)
 
-    def vjp(self, latent, beta, g):
+    def vjp(self, latent, beta, g, out=None):
         if self.jacobian == "released":
             return released_pmf_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
         if self.two:
-            return two_level_softmax_vjp(latent, beta, g, self.levels)
+            return two_level_softmax_vjp(latent, beta, g, self.levels, out)
         return softmax_vjp(softmax_levels(latent, beta), beta, lift_gradient(g, self.levels))
+
+    def primal_into(self, out, latent, beta):
+        if not self.two:
+            out.copy_(softmax_levels(latent, beta))
+            return
+        z = torch.sub(latent[1], latent[0]).mul_(beta)
+        torch.sigmoid(z, out=out[1])
+        torch.sigmoid(z.neg_(), out=out[0])
+
+    def inverse_into(self, out, primal, beta):
+        tiny = torch.finfo(primal.dtype).tiny
+        torch.clamp_min(primal, tiny, out=out).log_().div_(beta)
+
+    def weights_into(self, out, primal):
+        if self.two and out.dtype == primal.dtype:  # w = q_0 + (q_1 - q_0) u_1
+            torch.mul(primal[1], self.levels[1] - self.levels[0], out=out).add_(self.levels[0])
+        else:
+            out.copy_(self.weights(primal))
 
     def inverse(self, primal, beta):
         # Eq. 18 with the normalising constant dropped (softmax ignores it); clamping keeps an
@@ -500,7 +570,9 @@ PROJECTIONS: dict[str, type[Projection]] = {
 class StepContext:
     """Hyperparameters of one step, shared by the routes."""
 
-    def __init__(self, beta, beta_next, lr, reg_strength, reg, clamp):
+    def __init__(self, beta, beta_next, lr, reg_strength, reg, clamp, buffers, compiling=False):
+        self.buffers = buffers  # the latents' gradient tensors, by latent
+        self.compiling = compiling
         self.beta = beta  # the value the model's weights were projected with
         self.beta_next = beta_next  # the value the new weights are projected with
         self.lr = lr
@@ -522,8 +594,15 @@ class Route:
     description = ""
     stores_primal = False
 
+    @staticmethod
+    def buffer(proj: Projection, state: dict, ctx: StepContext):
+        """The latent's gradient tensor, allocated once and kept between steps."""
+        return ctx.buffers[state["latent"]]
+
     def grad(self, proj: Projection, state: dict, g: torch.Tensor, ctx: StepContext):
-        return proj.ste_grad(g)
+        if proj.space == "w" and g.dtype == state["latent"].dtype and not ctx.compiling:
+            return g  # handed on as it is: no copy
+        return proj.ste_grad(g, self.buffer(proj, state, ctx))
 
     def finish(self, proj: Projection, state: dict, p: torch.Tensor, ctx: StepContext) -> None:
         proj.write(p, state["latent"], ctx.beta_next)
@@ -547,7 +626,7 @@ class ChainRule(Route):
     description = "store x~; d from the gradient through P (Jacobian); x = P(x~)"
 
     def grad(self, proj, state, g, ctx):
-        return proj.vjp(state["latent"], ctx.beta, g)
+        return proj.vjp(state["latent"], ctx.beta, g, self.buffer(proj, state, ctx))
 
 
 class Cancel(Route):
@@ -555,7 +634,8 @@ class Cancel(Route):
     description = "store x~; x~ -= eta d, g zeroed where x~ is outside [q_min, q_max]"
 
     def grad(self, proj, state, g, ctx):
-        return g * bc_inside(state["latent"], proj.levels)
+        inside = bc_inside(state["latent"], proj.levels)
+        return torch.mul(g, inside, out=self.buffer(proj, state, ctx))
 
 
 class Mirror(Route):
@@ -572,16 +652,16 @@ class Mirror(Route):
     stores_primal = True
 
     def grad(self, proj, state, g, ctx):
-        state["latent"].copy_(proj.inverse(state["primal"], ctx.beta))
-        return proj.ste_grad(g)
+        proj.inverse_into(state["latent"], state["primal"], ctx.beta)
+        return super().grad(proj, state, g, ctx)
 
     def finish(self, proj, state, p, ctx):
         primal = state["primal"]
-        primal.copy_(proj(state["latent"], ctx.beta))
-        p.copy_(proj.weights(primal))
+        proj.primal_into(primal, state["latent"], ctx.beta)
+        proj.weights_into(p, primal)
 
     def write(self, proj, state, p, beta):
-        p.copy_(proj.weights(state["primal"]))
+        proj.weights_into(p, state["primal"])
 
     def primal(self, proj, state, beta):
         return state["primal"]
@@ -596,7 +676,7 @@ class ProxStep(Route):
 
     def finish(self, proj, state, p, ctx):
         latent = state["latent"]
-        latent.copy_(pq_prox(latent, ctx.lr * ctx.reg_strength, proj.levels, ctx.reg, ctx.clamp))
+        pq_prox_(latent, ctx.lr * ctx.reg_strength, proj.levels, ctx.reg, ctx.clamp)
         p.copy_(latent)
 
 
