@@ -15,6 +15,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.optimize import brentq
 from torch import nn
 
 from mdq_teach.nn import make_optimizer
@@ -27,6 +28,8 @@ from mdq_teach.nn.quantize import (
     shifted_tanh_derivative,
     shifted_tanh_inverse,
 )
+
+TWO_LEVELS = [(-1, 1), (0, 1), (-0.5, 2)]
 
 torch.set_num_threads(1)
 
@@ -72,8 +75,18 @@ def _run(method, steps=STEPS, seed=0, w0=None, **kw):
     return traj, opt
 
 
+def _param(opt):
+    return opt.param_groups[0]["params"][0]
+
+
 def _aux(opt):
-    return opt.state_dict()["aux"][0]["aux"]
+    """The latent the base optimizer moves; u-space latents come back as (N, d)."""
+    latent = opt.state[_param(opt)]["latent"]
+    return latent if latent.dim() == 1 else latent.T
+
+
+def _primal(opt):
+    return opt.state[_param(opt)]["primal"].T
 
 
 def _close(xs, ys, tol=1e-12):
@@ -141,14 +154,24 @@ def test_md_tanh_is_eq_15_and_its_atanh_form():
         w = traj[t + 1]
 
 
+def _eq21(x, beta):
+    return 0.5 * (math.tanh(beta * (x + 0.5)) + math.tanh(beta * (x - 0.5)))
+
+
 def test_md_tanh_ternary_steps_through_the_inverse_of_the_shifted_tanh():
+    """x~ = P^-1(w) found by scipy's root finder on Eq. 21 written out, not by the library."""
     levels = (-1, 0, 1)
     a, b, w0 = _problem()
     traj, _ = _run("md-tanh", levels=levels)
     for t in range(STEPS):
         beta = beta_at(t)
-        x = shifted_tanh_inverse(traj[t], beta, levels)
-        expected = shifted_tanh(x - ETA * _grad(a, b, traj[t]), beta, levels)
+        x = torch.tensor(
+            [brentq(lambda s, w=w, b=beta: _eq21(s, b) - w, -60.0, 60.0, xtol=1e-15, rtol=1e-15)
+             for w in traj[t].tolist()],
+            dtype=D64,
+        )  # fmt: skip
+        moved = (x - ETA * _grad(a, b, traj[t])).tolist()
+        expected = torch.tensor([_eq21(s, beta) for s in moved], dtype=D64)
         _close([traj[t + 1]], [expected], tol=1e-10)
 
 
@@ -177,8 +200,9 @@ def _u_init(w0, levels):
     return w0[:, None] * q - q * q / 2
 
 
-@pytest.mark.parametrize("levels", [(-1, 0, 1), (-1, 1), (-2, 0, 1, 5)])
+@pytest.mark.parametrize("levels", [(-1, 0, 1), (-2, 0, 1, 5), *TWO_LEVELS])
 def test_md_softmax_is_exponentiated_gradient_eq_20(levels):
+    """The general softmax form of Eq. 20; two levels run the sigmoid-of-difference form."""
     a, b, w0 = _problem()
     traj, opt = _run("md-softmax", levels=levels)
     q = _q(levels)
@@ -188,7 +212,7 @@ def test_md_softmax_is_exponentiated_gradient_eq_20(levels):
         num = u * torch.exp(-beta_at(t) * ETA * g_u)
         u = num / num.sum(-1, keepdim=True)
         _close([traj[t + 1]], [u @ q], tol=1e-10)
-    _close([opt.state_dict()["aux"][0]["primal"]], [u], tol=1e-10)
+    _close([_primal(opt)], [u], tol=1e-10)
 
 
 def test_two_level_md_softmax_equals_md_tanh():
@@ -201,7 +225,7 @@ def test_two_level_md_softmax_equals_md_tanh():
     soft, opt_s = _run("md-softmax")
     tanh, _ = _run("md-tanh")
     _close(soft, tanh, tol=1e-12)
-    u = opt_s.state_dict()["aux"][0]["primal"]
+    u = _primal(opt_s)
     w = tanh[-1]
     _close([u], [torch.stack([(1 - w) / 2, (1 + w) / 2], -1)])
 
@@ -213,7 +237,7 @@ def test_two_level_md_softmax_equals_md_tanh():
     _close([torch.tanh(opt_ss.beta / 2 * v)], [soft_s[-1]])
 
 
-@pytest.mark.parametrize("levels", [(-1, 0, 1), (0, 1, 3)])
+@pytest.mark.parametrize("levels", [(-1, 0, 1), (0, 1, 3), *TWO_LEVELS])
 def test_md_softmax_s_moves_u_tilde_by_g_q(levels):
     a, b, w0 = _problem()
     traj, opt = _run("md-softmax-s", levels=levels)
@@ -226,8 +250,9 @@ def test_md_softmax_s_moves_u_tilde_by_g_q(levels):
     _close([_aux(opt)], [ut])
 
 
-@pytest.mark.parametrize("levels", [(-1, 1), (-1, 0, 1)])
+@pytest.mark.parametrize("levels", [(-1, 0, 1), *TWO_LEVELS])
 def test_pmf_is_gradient_descent_through_the_softmax(levels):
+    """Autograd through torch.softmax over an (N, d) layout; two levels run the closed form."""
     a, b, w0 = _problem()
     traj, _ = _run("pmf", levels=levels)
     q = _q(levels)
@@ -315,14 +340,14 @@ def _brute_prox(x, strength, levels, reg):
     """argmin over a fine grid of 1/2 (z - x)^2 + strength R(z), R written independently."""
     z = np.linspace(levels[0] - 3, levels[-1] + 3, 200_001)
     dist = np.min(np.abs(z[:, None] - np.asarray(levels)[None, :]), axis=1)
-    r = dist if reg == "l1" else dist**2 / 2
+    r = dist if reg == "l1" else dist**2
     objective = 0.5 * (z - x) ** 2 + strength * r
     return objective.min()
 
 
 def _objective(z, x, strength, levels, reg):
     dist = min(abs(z - q) for q in levels)
-    return 0.5 * (z - x) ** 2 + strength * (dist if reg == "l1" else dist**2 / 2)
+    return 0.5 * (z - x) ** 2 + strength * (dist if reg == "l1" else dist**2)
 
 
 @given(
@@ -332,27 +357,37 @@ def _objective(z, x, strength, levels, reg):
     levels=st.sampled_from([(-1.0, 1.0), (-1.0, 0.0, 1.0), (-0.5, 0.25, 2.0)]),
 )
 def test_pq_prox_is_the_global_minimiser_of_its_objective(x, strength, levels, reg):
-    z = pq_prox(torch.tensor([x], dtype=D64), strength, levels, reg).item()
+    z = pq_prox(torch.tensor([x], dtype=D64), strength, levels, reg, clamp=False).item()
     ours = _objective(z, x, strength, levels, reg)
     assert ours <= _brute_prox(x, strength, levels, reg) + 1e-12
 
 
-def test_pq_step_is_a_gradient_step_then_the_prox_with_linearly_growing_lambda():
+@pytest.mark.parametrize("clamp", [True, False])
+def test_pq_step_is_a_gradient_step_then_the_prox_with_linearly_growing_lambda(clamp):
+    """L2 is (x - q)^2, so its prox is (y + 2 s q) / (1 + 2 s); the clamp to [-1, 1] is the
+    released code's and the default."""
     levels = (-1, 0, 1)
     a, b, w0 = _problem()
+    w0 = 1.6 * w0  # some weights start outside [-1, 1], so the clamp matters
     for reg in ("l1", "l2"):
-        traj, _ = _run("pq", levels=levels, pq_reg=reg, pq_lambda=0.7)
+        traj, _ = _run("pq", w0=w0, levels=levels, pq_reg=reg, pq_lambda=0.7, pq_clamp=clamp)
         x = w0.clone()
         _close([traj[0]], [x])  # ProxQuant starts from the float weights
+        clamped = False
         for t in range(STEPS):
             y = x - ETA * _grad(a, b, x)
             strength = ETA * 0.7 * (t + 1)
-            q = nearest_level(y, levels)
+            q = torch.tensor([min(levels, key=lambda lv, v=v: (abs(v - lv), -lv)) for v in
+                              y.tolist()], dtype=D64)  # fmt: skip
             if reg == "l1":
                 x = q + torch.sign(y - q) * ((y - q).abs() - strength).clamp_min(0)
             else:
-                x = (y + strength * q) / (1 + strength)
+                x = (y + 2 * strength * q) / (1 + 2 * strength)
+            if clamp:
+                clamped |= bool((x.abs() > 1).any())
+                x = x.clamp(-1, 1)
             _close([traj[t + 1]], [x])
+        assert clamped == clamp or not clamp
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,39 +1,63 @@
-"""One optimizer for every quantization method: aux state, projection, route, base optimizer.
+"""One optimizer for every quantization method: latent state, projection, route, base optimizer.
 
-The loop (DESIGN.md section 1), for each quantized parameter group:
+The loop (docs/design.md section 1), for each quantized parameter p:
 
-1. the loss gradient ``g = df/dw`` arrives in the model's parameters (which always hold the primal
+1. the loss gradient ``g = df/dw`` arrives in ``p.grad`` (the parameters always hold the primal
    weights the network computes with);
-2. the route turns it into the gradient of an auxiliary tensor (``g`` itself for the STE of Eq. 23,
-   ``g`` times the Jacobian of the projection for GD-tanh and PMF, ``g q`` in the lifted u-space);
-3. an internal torch base optimizer (Adam in the paper) steps the auxiliary tensor, so its moments
-   live on the auxiliary variables;
+2. the route turns it into the gradient of p's latent tensor ``opt.state[p]["latent"]`` (``g``
+   itself for the STE of Eq. 23, ``g`` times the Jacobian of the projection for GD-tanh and PMF,
+   ``g q`` in the lifted u-space);
+3. an internal torch base optimizer (Adam in the paper) steps every latent at once (its fused
+   kernel where torch has one for the device, else its foreach path), so its moments live on the
+   latent variables;
 4. the route finishes (ProxQuant's proximal map, or the closed-form mirror step of Eq. 15 / Eq. 20)
-   and the projection ``P_beta`` writes the new primal weights into the model;
-5. beta is annealed,
-   ``beta_t = min(beta_init * beta_scale ** (t // beta_scale_interval), beta_max)`` for the
-   t-th call of ``step()`` (t = 0, 1, ...), so the first multiplication happens after
-   ``beta_scale_interval`` steps.
+   and the projection ``P_beta`` is written in place into ``p``;
+5. beta follows ``beta_schedule(t)`` for the t-th call of ``step()`` (t = 0, 1, ...).
 
-All tensors of a group are flattened into one auxiliary tensor, so every step is a few vectorised
-kernels whatever the number of layers, and the model architecture is untouched.
+torch-native behaviour:
+
+* ``opt.state[p]`` holds ``"latent"`` (and ``"primal"`` for the mirror methods md-tanh and
+  md-softmax) next to the base optimizer's own entries (``exp_avg``, ``step``, ...), so
+  ``state_dict()`` is torch's standard layout plus a ``"quant"`` entry of plain values; it holds
+  only tensors, numbers, strings, lists, dicts, tuples and None and loads with
+  ``torch.load(..., weights_only=True)``.
+* Latents are float32 whatever the model's dtype (float64 stays float64): a bfloat16 model keeps
+  every small update in its latent and sees ``P_beta(latent)`` rounded to bfloat16.
+* A parameter with ``requires_grad=False`` or ``grad is None`` is skipped by ``step()``: neither
+  its latent nor its weight moves.
+* ``defaults`` and every param group carry the base optimizer's hyperparameters (``lr``,
+  ``betas``, ``momentum``, ...), so any ``torch.optim.lr_scheduler`` (``OneCycleLR`` with its
+  defaults included) drives the inner step.
+* ``weight_decay`` is the base optimizer's and acts on the tensor the base optimizer steps: the
+  latent x~ (md-*-s, gd-tanh, bc, proxconnect's theta), u~ (pmf, md-softmax-s), the weight x
+  itself (pq, float), and, for the mirror methods, the dual point P_beta^{-1}(x).
+* ``step()`` does not synchronise with the host. Non-finite gradients are not screened unless
+  ``check_finite=True`` (one host sync per step; the error names the parameter). With
+  ``torch.amp.GradScaler``, ``scaler.step(opt)`` skips steps whose gradients overflowed, as for
+  any torch optimizer.
+* Weights loaded into the model after construction are taken up by
+  :meth:`QuantOptimizer.reset_latents_from_params` (otherwise the next step overwrites them).
+* DistributedDataParallel: build the optimizer *after* wrapping the model, so its latents are
+  made from the weights DDP broadcast from rank 0; an optimizer built earlier must call
+  ``reset_latents_from_params()`` after wrapping, or ranks start from different latents.
 
 Initialisation (Algorithms 1 and 2 of the paper): the model's float weight ``w0`` is taken as the
-auxiliary variable, ``x~ = w0`` in w-space and ``u~_lambda = q_lambda w0 - q_lambda^2 / 2`` in
-u-space (a bump of probability centred on ``w0``); the model then holds ``P_beta_init(x~)``
-(for ProxQuant, ``w0`` unchanged). Mirror methods (md-tanh, md-softmax) store that primal value.
+latent, ``x~ = w0`` in w-space and ``u~_k = q_k w0 - q_k^2 / 2`` in u-space (a bump of probability
+centred on ``w0``); the model then holds ``P_beta_0(x~)`` (for ProxQuant, ``w0`` unchanged).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
 
-from .quantize import PROJECTIONS, ROUTES, GroupState, as_levels
+from .presets import BETA_ROUNDINGS, BetaSchedule
+from .quantize import PMF_JACOBIANS, PQ_REGS, PROJECTIONS, ROUTES, StepContext, as_levels
 from .registry import get_method, projection_key
 
 _BASE_NAMES = (
@@ -49,8 +73,8 @@ _BASE_NAMES = (
     "asgd",
     "rprop",
 )
-PQ_REGS = ("l1", "l2")
 _OWN_GROUP_KEYS = ("params", "quantize", "param_names")
+_STATE_KEYS = ("latent", "primal")
 
 
 def resolve_base(base: str | type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
@@ -68,15 +92,44 @@ def resolve_base(base: str | type[torch.optim.Optimizer]) -> type[torch.optim.Op
     )
 
 
-def _positive(name: str, value: float, allow_inf: bool = False) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from err
-    if not (value > 0 and (allow_inf or math.isfinite(value))):
-        bound = "(0, inf]" if allow_inf else "(0, inf)"
-        raise ValueError(f"{name} must be in {bound}, got {value!r}")
-    return value
+def check_lr(lr, name: str = "lr"):
+    """A learning rate: a finite number > 0, or a one-element floating tensor holding one."""
+    if isinstance(lr, torch.Tensor):
+        if lr.numel() != 1 or not lr.is_floating_point():
+            raise ValueError(f"{name} must be a one-element floating tensor, got {lr!r}")
+        value = float(lr)  # construction only: one host sync
+    elif isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+        value = float(lr)
+    else:
+        raise ValueError(f"{name} must be a number in (0, inf), got {lr!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be in (0, inf), got {lr!r}")
+    return lr
+
+
+def _base_defaults(base_cls, lr, base_kwargs: dict) -> dict:
+    """The base optimizer's hyperparameters (its constructor's defaults, then ``base_kwargs``)."""
+    signature = inspect.signature(base_cls.__init__)
+    accepted = {
+        name: par.default
+        for name, par in signature.parameters.items()
+        if name not in ("self", "params") and par.kind not in (par.VAR_POSITIONAL, par.VAR_KEYWORD)
+    }
+    unknown = sorted(set(base_kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"{base_cls.__name__} does not take {unknown}; it takes {sorted(accepted)}"
+        )
+    defaults = {k: v for k, v in accepted.items() if v is not inspect.Parameter.empty}
+    defaults.update(base_kwargs)
+    defaults["lr"] = lr
+    for key in ("weight_decay", "momentum", "eps", "dampening", "alpha", "lr_decay"):
+        if key in base_kwargs:
+            value = base_kwargs[key]
+            ok = isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
+            if not ok:
+                raise ValueError(f"{key} must be a number in [0, inf), got {value!r}")
+    return defaults
 
 
 class QuantOptimizer(torch.optim.Optimizer):
@@ -97,80 +150,141 @@ class QuantOptimizer(torch.optim.Optimizer):
         pq_reg: str = "l1",
         pq_lambda: float = 1e-4,
         bc_clip_grad: bool = True,
+        *,
+        beta_schedule: str | Callable[[int], float] = "floor",
+        allow_decreasing_beta: bool = False,
+        pq_clamp: bool = True,
+        pmf_jacobian: str = "paper",
+        check_finite: bool = False,
         **base_kwargs,
     ):
         entry = get_method(method)
         key = projection_key(method, quantizer)
         self.method = method
         self.quantizer = quantizer if method != "proxconnect" else (quantizer or "hard")
-        self._rounded = False
         self.levels = as_levels(levels)
         base_cls = resolve_base(base)
-        if not isinstance(lr, torch.Tensor):
-            _positive("lr", lr)
-        self.beta_init = _positive("beta_init", beta_init)
-        self.beta_scale = _positive("beta_scale", beta_scale)
-        self.beta_max = _positive("beta_max", beta_max, allow_inf=True)
-        if self.beta_max < self.beta_init:
-            raise ValueError(f"beta_max must be >= beta_init={beta_init}, got {beta_max!r}")
-        interval_ok = isinstance(beta_scale_interval, numbers.Integral) and not isinstance(
-            beta_scale_interval, bool
-        )
-        if not interval_ok or beta_scale_interval < 1:
-            raise ValueError(
-                f"beta_scale_interval must be an int >= 1, got {beta_scale_interval!r}"
+        check_lr(lr)
+        if isinstance(beta_schedule, str):
+            if beta_schedule not in BETA_ROUNDINGS:
+                raise ValueError(
+                    f"beta_schedule must be a callable t -> beta or one of {BETA_ROUNDINGS}, "
+                    f"got {beta_schedule!r}"
+                )
+            beta_schedule = BetaSchedule(
+                beta_init,
+                beta_scale,
+                beta_scale_interval,
+                beta_max,
+                rounding=beta_schedule,
+                allow_decreasing=allow_decreasing_beta,
             )
-        self.beta_scale_interval = int(beta_scale_interval)
+        elif not callable(beta_schedule):
+            raise ValueError(f"beta_schedule must be callable, got {beta_schedule!r}")
+        self.beta_schedule = beta_schedule
         if pq_reg not in PQ_REGS:
             raise ValueError(f"pq_reg must be one of {PQ_REGS}, got {pq_reg!r}")
         self.pq_reg = pq_reg
         if not (
-            isinstance(pq_lambda, numbers.Real) and math.isfinite(pq_lambda) and pq_lambda >= 0
+            isinstance(pq_lambda, numbers.Real)
+            and not isinstance(pq_lambda, bool)
+            and math.isfinite(pq_lambda)
+            and pq_lambda >= 0
         ):
             raise ValueError(f"pq_lambda must be in [0, inf), got {pq_lambda!r}")
         self.pq_lambda = float(pq_lambda)
+        if pmf_jacobian not in PMF_JACOBIANS:
+            raise ValueError(f"pmf_jacobian must be one of {PMF_JACOBIANS}, got {pmf_jacobian!r}")
+        self.pmf_jacobian = pmf_jacobian
+        for name, flag in (
+            ("pq_clamp", pq_clamp),
+            ("bc_clip_grad", bc_clip_grad),
+            ("check_finite", check_finite),
+            ("allow_decreasing_beta", allow_decreasing_beta),
+        ):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
+        self.pq_clamp = pq_clamp
+        self.check_finite = check_finite
         route_key = entry.route
         if method == "bc" and not bc_clip_grad:
             route_key = "ste"  # BinaryConnect without gradient cancellation
         self._step_count = 0
+        self._rounded = False
+        self._soft_backup: list[torch.Tensor] | None = None
+        self._grad_buffers: dict[torch.Tensor, torch.Tensor] = {}
         self._ready = False
-        super().__init__(params, dict(lr=lr, quantize=True))
+        self.beta_at(0)  # a schedule that fails at once fails here
 
-        self._quant: list[GroupState | None] = []
+        defaults = _base_defaults(base_cls, lr, base_kwargs)
+        defaults["quantize"] = True
+        super().__init__(params, defaults)
+
+        self._projections = []
         self._routes = []
-        self._numels: list[list[int]] = []
         base_groups = []
         for gi, group in enumerate(self.param_groups):
-            params_ = group["params"]
+            check_lr(group["lr"], f"param_groups[{gi}]['lr']")
             hyper = {k: v for k, v in group.items() if k not in _OWN_GROUP_KEYS}
-            self._numels.append([p.numel() for p in params_])
-            if route_key is None or not group["quantize"] or not params_:
-                self._quant.append(None)
+            if route_key is None or not group["quantize"]:
+                self._projections.append(None)
                 self._routes.append(None)
-                base_groups.append(dict(params=list(params_), **hyper))
+                base_groups.append(dict(params=list(group["params"]), **hyper))
                 continue
-            dtypes = {(p.dtype, p.device) for p in params_}
-            if len(dtypes) != 1 or not params_[0].is_floating_point():
-                raise ValueError(
-                    f"param_groups[{gi}]: quantized parameters must share one floating dtype and "
-                    f"device, got {sorted(map(str, dtypes))}"
-                )
-            projection = PROJECTIONS[key](self.levels)
+            for pi, p in enumerate(group["params"]):
+                if not p.is_floating_point():
+                    raise ValueError(
+                        f"param_groups[{gi}]['params'][{pi}]: quantized parameters must be "
+                        f"floating point, got {p.dtype}"
+                    )
+            projection = PROJECTIONS[key](self.levels, jacobian=pmf_jacobian)
             route = ROUTES[route_key]()
-            w0 = torch.cat([p.detach().reshape(-1) for p in params_])
-            aux = projection.lift_init(w0)
-            primal = projection(aux, self.beta_init) if route.stores_primal else None
-            self._quant.append(GroupState(projection, aux, primal))
+            latents = []
+            with torch.no_grad():
+                for p in group["params"]:
+                    state = self.state[p]
+                    latent = projection.lift_init(p.detach().to(_latent_dtype(p)))
+                    state["latent"] = latent
+                    if route.stores_primal:
+                        state["primal"] = projection(latent, self.beta_at(0))
+                    # Allocated once: a step writes the latent's gradient into it in place and,
+                    # under torch.compile, never rebinds .grad (dynamo breaks the graph on that).
+                    self._grad_buffers[latent] = latent.grad = torch.zeros_like(latent)
+                    latents.append(latent)
+            self._projections.append(projection)
             self._routes.append(route)
-            base_groups.append(dict(params=[aux], **hyper))
-        self.base = base_cls(base_groups, **base_kwargs)
-        # The outer groups show (and let schedulers change) every hyperparameter of the base.
-        for group, inner in zip(self.param_groups, self.base.param_groups, strict=True):
-            for k, v in inner.items():
-                if k != "params":
-                    group.setdefault(k, v)
+            base_groups.append(dict(params=latents, **hyper))
+        self.base = self._make_base(base_cls, base_groups)
+        # Float parameters: the base optimizer's state *is* opt.state[p].
+        for group, proj in zip(self.param_groups, self._projections, strict=True):
+            if proj is None:
+                for p in group["params"]:
+                    self.state[p] = self.base.state[p]
         self._ready = True
-        self.restore_()
+        self._write_all()
+
+    def _make_base(self, base_cls, base_groups) -> torch.optim.Optimizer:
+        """The base optimizer, on its fused kernel where torch has one, else its foreach path."""
+        explicit = {k for k in ("fused", "foreach") if self.defaults.get(k) is not None}
+        tried = [{}]
+        if not explicit:
+            tried = [{"fused": True}, {"foreach": True}, {}] if "fused" in self.defaults else [
+                {"foreach": True}, {}]  # fmt: skip
+        for choice in tried:
+            groups = [dict(g, **choice) for g in base_groups]
+            try:
+                base = base_cls(groups, **choice)
+            except (RuntimeError, ValueError, TypeError):
+                continue
+            for group in self.param_groups:
+                group.update(choice)
+            self.defaults.update(choice)
+            return base
+        return base_cls(base_groups)
+
+    @property
+    def _base_step(self):
+        return inspect.unwrap(type(self.base).step)
 
     def add_param_group(self, param_group):
         if getattr(self, "_ready", False):
@@ -187,16 +301,11 @@ class QuantOptimizer(torch.optim.Optimizer):
 
     def beta_at(self, t: int) -> float:
         """Annealing value used by the t-th step (and by the weights the model holds before it)."""
-        try:
-            beta = self.beta_init * self.beta_scale ** (t // self.beta_scale_interval)
-        except OverflowError:
-            beta = math.inf
-        beta = min(beta, self.beta_max)
-        if not math.isfinite(beta):
-            raise ValueError(
-                f"beta overflowed at step {t} (beta_scale={self.beta_scale}, "
-                f"beta_scale_interval={self.beta_scale_interval}); set a finite beta_max"
-            )
+        beta = self.beta_schedule(t)
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+            raise ValueError(f"beta_schedule({t}) must return a number, got {beta!r}")
+        if not (0 < beta < math.inf):
+            raise ValueError(f"beta_schedule({t}) must be in (0, inf), got {beta!r}")
         return beta
 
     @property
@@ -212,15 +321,12 @@ class QuantOptimizer(torch.optim.Optimizer):
     # ------------------------------------------------------------------------------------------
     # the step
 
-    def _check_finite(self, flat: list[torch.Tensor]) -> None:
-        """Raise, naming the parameter, if any gradient holds NaN or inf.
-
-        A sum is NaN or infinite whenever one of its terms is, so one reduction per tensor in
-        ``flat`` (the concatenated gradient of each quantized group, and the float groups'
-        gradients) screens everything; only a non-finite sum, rare and possibly a mere overflow
-        of the sum, pays for the exact per-parameter search.
-        """
-        if not flat or bool(torch.stack([t.sum() for t in flat]).isfinite().all()):
+    def _check_finite(self) -> None:
+        """Raise, naming the parameter, if any gradient holds NaN or inf (one host sync)."""
+        grads = [
+            p.grad for g in self.param_groups for p in g["params"] if p.grad is not None
+        ]
+        if not grads or bool(torch.stack([t.isfinite().all() for t in grads]).all()):
             return
         for gi, group in enumerate(self.param_groups):
             names = group.get("param_names")
@@ -234,7 +340,10 @@ class QuantOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """One step of the method for every group; returns the closure's loss if given."""
+        """One step of the method for every parameter with a gradient; returns the closure's loss.
+
+        No host synchronisation unless ``check_finite=True``.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -244,93 +353,110 @@ class QuantOptimizer(torch.optim.Optimizer):
                 "the model holds rounded weights: call restore_() (or evaluate inside "
                 "`with opt.rounded():`) before step()"
             )
-        # Gather every group's gradient first, so that a non-finite one is reported before any
-        # state changes.
-        flat: list[torch.Tensor] = []
-        group_grads: list[torch.Tensor | None] = []
-        for group, s in zip(self.param_groups, self._quant, strict=True):
-            grads = [p.grad for p in group["params"]]
-            if all(g is None for g in grads):
-                group_grads.append(None)
-                continue
-            if s is None:
-                flat.extend(g for g in grads if g is not None)
-                group_grads.append(None)
-                continue
-            # A parameter without a gradient takes part with gradient zero.
-            g = torch.cat(
-                [
-                    (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                    for p in group["params"]
-                ]
-            )
-            flat.append(g)
-            group_grads.append(g)
-        self._check_finite(flat)
-        beta = self.beta
-        for group, inner, s, route, g in zip(
-            self.param_groups,
-            self.base.param_groups,
-            self._quant,
-            self._routes,
-            group_grads,
+        if self.check_finite:
+            self._check_finite()
+        t = self._step_count
+        beta, beta_next = self.beta_at(t), self.beta_at(t + 1)
+        reg_lambda = self.pq_lambda * (t + 1)
+        compiling = torch.compiler.is_compiling()
+        stepped = []
+        for group, inner, proj, route in zip(
+            self.param_groups, self.base.param_groups, self._projections, self._routes,
             strict=True,
-        ):
+        ):  # fmt: skip
             for k, v in group.items():
                 if k not in _OWN_GROUP_KEYS:
                     inner[k] = v
-            if s is None:
+            if compiling and inner.get("fused"):
+                # torch.compile does not trace fused kernels; it fuses the foreach path itself,
+                # which keeps the same state (as torch's own compiled optimizers do).
+                inner["fused"], inner["foreach"] = False, True
+            if route is None:
                 continue
-            if g is None:
-                s.aux.grad = None
-                continue
-            s.beta, s.lr, s.reg_strength, s.reg = (
-                beta,
-                float(group["lr"]),
-                self.reg_lambda,
-                self.pq_reg,
-            )
-            route.begin(s)
-            s.aux.grad = route.aux_grad(s, s.projection.lift_grad(g))
-        self.base.step()
-        for s, route in zip(self._quant, self._routes, strict=True):
-            if s is not None and s.aux.grad is not None:
-                route.end(s)
-                s.aux.grad = None
-        self._step_count += 1
-        self.restore_()
+            ctx = StepContext(beta, beta_next, group["lr"], reg_lambda, self.pq_reg, self.pq_clamp,
+                              self._grad_buffers, compiling)  # fmt: skip
+            for p in group["params"]:
+                state = self.state[p]
+                latent = state["latent"]
+                g = p.grad
+                if g is None or not p.requires_grad:
+                    if latent.grad is not None:
+                        latent.grad = None  # the base optimizer skips it
+                    continue
+                grad = route.grad(proj, state, g, ctx)
+                if latent.grad is not grad:
+                    latent.grad = grad
+                stepped.append((p, state, proj, route, ctx))
+        # The base's step without torch's wrapper, whose graph breaks (there to keep a standalone
+        # optimizer step an inference graph) would split this step under torch.compile; this
+        # step already runs under no_grad.
+        self._base_step(self.base)
+        base_state = self.base.state
+        for p, state, proj, route, ctx in stepped:
+            latent = state["latent"]
+            route.finish(proj, state, p, ctx)
+            if latent.grad is p.grad:
+                # Eager steps hand p.grad on without a copy; rebind the buffer afterwards so the
+                # model's gradient is not kept alive and a compiled step finds .grad in place.
+                latent.grad = self._grad_buffers[latent]
+            inner = base_state[latent]
+            if inner is not state:
+                # The base optimizer created its state at its first step: merge both into one
+                # dict, so that opt.state[p] shows the latent and the moments together.
+                inner.update(state)
+                self.state[p] = inner
+        self._step_count = t + 1
         return loss
 
     # ------------------------------------------------------------------------------------------
     # writing weights into the model
 
-    def _write(self, gi: int, values: torch.Tensor) -> None:
-        params = self.param_groups[gi]["params"]
-        chunks = values.split(self._numels[gi])
-        torch._foreach_copy_(params, [c.view_as(p) for c, p in zip(chunks, params, strict=True)])
+    def _quantized(self) -> Iterator[tuple[torch.Tensor, dict, object, object]]:
+        for group, proj, route in zip(
+            self.param_groups, self._projections, self._routes, strict=True
+        ):
+            if route is not None:
+                for p in group["params"]:
+                    yield p, self.state[p], proj, route
+
+    @torch.no_grad()
+    def _write_all(self) -> None:
+        beta = self.beta
+        for p, state, proj, route in self._quantized():
+            route.write(proj, state, p, beta)
+        self._rounded = False
+        self._soft_backup = None
 
     @torch.no_grad()
     def restore_(self) -> None:
-        """Write the soft primal weights ``P_beta(aux)`` of every quantized group into the model."""
-        beta = self.beta
-        for gi, (s, route) in enumerate(zip(self._quant, self._routes, strict=True)):
-            if s is not None:
-                self._write(gi, s.projection.weights(route.primal(s, beta)))
+        """Undo :meth:`round_`: the model gets back exactly the soft weights it held before.
+
+        Without a preceding ``round_()`` it writes the soft weights ``P_beta(latent)`` (the stored
+        primal for the mirror methods) of every quantized parameter.
+        """
+        if self._soft_backup is None:
+            self._write_all()
+            return
+        params = [p for p, *_ in self._quantized()]
+        torch._foreach_copy_(params, self._soft_backup)
         self._rounded = False
+        self._soft_backup = None
 
     @torch.no_grad()
     def round_(self) -> None:
         """Write every quantized parameter's rounded value (exactly a member of ``levels``).
 
         Nearest level in w-space (``sign`` with ``sign(0) = +1`` for two levels), the level of
-        largest probability in u-space. The optimizer's state is untouched: :meth:`restore_` writes
-        the soft weights back, and :meth:`step` refuses to run on rounded weights until it has.
+        largest probability in u-space. The optimizer's state is untouched; the soft weights are
+        kept (one copy of the quantized parameters) until :meth:`restore_` writes them back, and
+        :meth:`step` refuses to run on rounded weights until it has.
         """
         beta = self.beta
-        for gi, (s, route) in enumerate(zip(self._quant, self._routes, strict=True)):
-            if s is not None:
-                self._write(gi, s.projection.round(route.primal(s, beta)))
-                self._rounded = True
+        if self._soft_backup is None:
+            self._soft_backup = [p.detach().clone() for p, *_ in self._quantized()]
+        for p, state, proj, route in self._quantized():
+            p.copy_(proj.round(route.primal(proj, state, beta)))
+            self._rounded = True
 
     @contextmanager
     def rounded(self) -> Iterator[None]:
@@ -341,34 +467,63 @@ class QuantOptimizer(torch.optim.Optimizer):
         finally:
             self.restore_()
 
+    @torch.no_grad()
+    def reset_latents_from_params(self, inverse: bool = False) -> None:
+        """Take up the weights the model holds now (loaded after construction, or broadcast by DDP).
+
+        ``inverse=False`` treats them as float weights and re-initialises every latent as at
+        construction (x~ = w, u~_k = q_k w - q_k^2 / 2); the model then holds ``P_beta(x~)``.
+        ``inverse=True`` treats them as this method's soft weights and inverts the projection
+        (tanh, softmax with two levels, identity), so the model keeps them. The base optimizer's
+        state of those parameters (moments) is cleared; the step count and beta are kept.
+        """
+        if self._rounded:
+            raise ValueError("the model holds rounded weights: call restore_() first")
+        beta = self.beta
+        for p, state, proj, route in self._quantized():
+            latent = state["latent"]
+            w = p.detach().to(latent.dtype)
+            if inverse:
+                primal = proj.from_weights(w)
+                latent.copy_(proj.inverse(primal, beta))
+            else:
+                latent.copy_(proj.lift_init(w))
+                primal = proj(latent, beta)
+            if route.stores_primal:
+                state["primal"].copy_(primal)
+            kept = {k: state[k] for k in _STATE_KEYS if k in state}
+            self.base.state.pop(latent, None)
+            self.state[p] = kept
+        self._write_all()
+
     # ------------------------------------------------------------------------------------------
     # checkpoints
 
     def state_dict(self) -> dict:
-        """Method, levels, step count, beta, group settings, auxiliary tensors, base state."""
-        index: dict[int, int] = {}
-        groups = []
-        for group in self.param_groups:
-            packed = {k: v for k, v in group.items() if k != "params"}
-            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
-            groups.append(packed)
-        aux = [None if s is None else {"aux": s.aux, "primal": s.primal} for s in self._quant]
-        return dict(
+        """torch's layout (``state`` per parameter index, ``param_groups``) plus ``quant``.
+
+        ``state[i]`` holds the latent (and primal) next to the base optimizer's entries;
+        ``quant`` holds the method, quantizer, levels and step count. Only tensors and plain
+        values: ``torch.load(path, weights_only=True)`` reads a checkpoint holding it.
+        """
+        sd = super().state_dict()
+        sd["quant"] = dict(
             method=self.method,
             quantizer=self.quantizer,
             levels=list(self.levels),
             step=self._step_count,
             beta=self.beta,
-            param_groups=groups,
-            aux=aux,
-            base=self.base.state_dict(),
         )
+        return sd
 
     @torch.no_grad()
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore a :meth:`state_dict` and write the restored weights into the model."""
+        """Restore a :meth:`state_dict` bit for bit; write the restored weights into the model."""
+        quant = state_dict.get("quant")
+        if not isinstance(quant, dict):
+            raise ValueError("state_dict has no 'quant' entry: not a QuantOptimizer state_dict")
         mine = (self.method, self.quantizer, list(self.levels))
-        theirs = (state_dict.get("method"), state_dict.get("quantizer"), state_dict.get("levels"))
+        theirs = (quant.get("method"), quant.get("quantizer"), quant.get("levels"))
         if tuple(theirs) != mine:
             raise ValueError(
                 f"state_dict is for (method, quantizer, levels) = {theirs}, "
@@ -379,18 +534,54 @@ class QuantOptimizer(torch.optim.Optimizer):
             len(g["params"]) for g in self.param_groups
         ]:
             raise ValueError("state_dict has a different number of parameter groups or parameters")
-        for group, saved in zip(self.param_groups, saved_groups, strict=True):
-            group.update({k: v for k, v in saved.items() if k != "params"})
-        for s, saved in zip(self._quant, state_dict["aux"], strict=True):
-            if (s is None) != (saved is None):
-                raise ValueError("state_dict quantizes a different set of parameter groups")
-            if s is not None:
-                s.aux.copy_(saved["aux"])
-                if s.primal is not None:
-                    s.primal.copy_(saved["primal"])
-        self.base.load_state_dict(state_dict["base"])
-        self._step_count = int(state_dict["step"])
-        self.restore_()
+        saved_state = state_dict["state"]
+        base_state, base_groups = {}, []
+        for group, saved, route in zip(
+            self.param_groups, saved_groups, self._routes, strict=True
+        ):
+            for p, index in zip(group["params"], saved["params"], strict=True):
+                entry = dict(saved_state.get(index, {}))
+                mine_state = self.state[p]
+                if route is not None:
+                    if "latent" not in entry:
+                        raise ValueError("state_dict quantizes a different set of parameters")
+                    for k in _STATE_KEYS:
+                        value = entry.pop(k, None)
+                        if k in mine_state:
+                            if value is None or value.shape != mine_state[k].shape:
+                                raise ValueError(
+                                    f"state_dict's {k!r} of parameter {index} does not match"
+                                )
+                            mine_state[k].copy_(value)
+                elif "latent" in entry:
+                    raise ValueError("state_dict quantizes a different set of parameters")
+                if entry:
+                    base_state[index] = entry
+            hyper = {k: v for k, v in saved.items() if k not in ("quantize", "param_names")}
+            base_groups.append(hyper)
+        self.base.load_state_dict({"state": base_state, "param_groups": base_groups})
+        for group, saved, route in zip(
+            self.param_groups, saved_groups, self._routes, strict=True
+        ):
+            group.update({k: v for k, v in saved.items() if k not in ("params", "param_names")})
+            for p in group["params"]:
+                if route is None:
+                    self.state[p] = self.base.state[p]
+                    continue
+                state = self.state[p]
+                inner = self.base.state.get(state["latent"])
+                if inner:
+                    inner.update({k: state[k] for k in _STATE_KEYS if k in state})
+                    self.state[p] = inner
+                else:
+                    self.state[p] = {k: state[k] for k in _STATE_KEYS if k in state}
+        self._step_count = int(quant["step"])
+        self._write_all()
+
+
+def _latent_dtype(p: torch.Tensor) -> torch.dtype:
+    """float32 for half-precision parameters, the parameter's own dtype from float32 up."""
+    return torch.promote_types(p.dtype, torch.float32)
 
 
 def make_optimizer(
@@ -407,7 +598,7 @@ def make_optimizer(
     pq_reg: str = "l1",
     pq_lambda: float = 1e-4,
     bc_clip_grad: bool = True,
-    **base_kwargs,
+    **kwargs,
 ) -> QuantOptimizer:
     """Optimizer training ``params`` with quantization ``method`` (see ``METHODS``).
 
@@ -416,17 +607,31 @@ def make_optimizer(
             ``"quantize": False`` stays float and is trained by the base optimizer directly.
         method: "float", "bc", "pq", "pmf", "gd-tanh", "md-tanh", "md-tanh-s", "md-softmax",
             "md-softmax-s" or "proxconnect" (see :func:`mdq_teach.nn.method_table`).
-        lr: learning rate eta of the base optimizer.
+        lr: learning rate eta of the base optimizer (a number or a one-element tensor, > 0).
         levels: quantization levels (any sorted distinct values; 3+ levels use the shifted tanh of
             Eq. 21 and the d-level simplex).
         base: torch.optim class or lower-case name supplying the direction d (Adam in the paper).
+            It runs fused where torch has a fused kernel for the device, else on its foreach
+            path; pass ``fused=`` or ``foreach=`` to choose.
         beta_init, beta_scale, beta_scale_interval, beta_max: the annealing schedule of beta.
+            ``beta_scale < 1`` is refused unless ``allow_decreasing_beta=True``.
         quantizer: ProxConnect's projection, "hard" (default), "linear", "binaryrelax" or "tanh".
-        pq_reg, pq_lambda: ProxQuant's regulariser ("l1" or "l2") and rate; the t-th step
-            (t = 1, 2, ...) uses strength ``pq_lambda * t``.
+        pq_reg, pq_lambda: ProxQuant's regulariser ("l1": |x - q|, "l2": (x - q)^2) and rate;
+            the t-th step (t = 1, 2, ...) uses strength ``lr * pq_lambda * t``.
         bc_clip_grad: BinaryConnect's gradient cancellation where the stored weight is outside
-            the hull of the levels.
-        **base_kwargs: passed to the base optimizer (momentum, betas, weight_decay, ...).
+            [q_min, q_max].
+
+    Keyword-only options (``**kwargs``):
+        beta_schedule: "floor" (default: beta_0 s^floor(t/I)), "ceil" (the authors' released
+            code: beta_0 s^ceil(t/I)), both built from the four beta arguments, or any callable
+            ``t -> beta`` (see :mod:`mdq_teach.nn.presets`).
+        allow_decreasing_beta: accept ``beta_scale < 1``.
+        pq_clamp: clamp ProxQuant's weights to [q_min, q_max] after every proximal step (True,
+            as the released code does) or not (the bare proximal map).
+        pmf_jacobian: "paper" (the softmax Jacobian) or "released" (PMF's code: beta (I - u u^T)).
+        check_finite: raise, naming the parameter, on a NaN or inf gradient (one host sync per
+            step; off by default).
+        anything else: the base optimizer's own arguments (momentum, betas, weight_decay, ...).
     """
     return QuantOptimizer(
         params,
@@ -442,5 +647,5 @@ def make_optimizer(
         pq_reg=pq_reg,
         pq_lambda=pq_lambda,
         bc_clip_grad=bc_clip_grad,
-        **base_kwargs,
+        **kwargs,
     )

@@ -1,7 +1,7 @@
 """Projections, routes and rounding on tensors: the swappable parts of the one training loop.
 
-Every method of both papers (DESIGN.md section 1) keeps an auxiliary tensor ``aux`` that a torch
-base optimizer moves, and maps it to the primal value the network computes with by a projection
+Every method of both papers (docs/design.md section 1) keeps a *latent* tensor that a torch base
+optimizer moves, and maps it to the primal value the network computes with by a projection
 ``P_beta``. Methods differ only in three parts, each defined here once:
 
 * the **projection** (sign / nearest level, tanh and the shifted tanh of Eq. 21, softmax over the
@@ -12,23 +12,30 @@ base optimizer moves, and maps it to the primal value the network computes with 
 * the **rounding** that makes the final network exactly quantized (nearest level, or argmax in the
   lifted u-space).
 
-All functions work on flat tensors (one tensor holds every weight of a parameter group), so each
-step is a handful of vectorised kernels whatever the number of layers. Levels are a sorted tuple of
-Python floats ``q_0 < q_1 < ... < q_{d-1}``; gaps between neighbours have midpoints ``m_i`` and
-half-widths ``h_i``. Ties go to the upper level everywhere (``sign(0) = +1``, DESIGN.md sec. 4).
+Everything works on one parameter's tensor at a time (the optimizer keeps one latent per
+parameter in ``opt.state[p]``). In u-space the level axis comes *first*: a weight of shape S has a
+latent of shape (d, *S), so the softmax over the levels reduces over contiguous planes instead of
+a short last axis. For two levels the softmax is a sigmoid of the difference of the two planes and
+PMF's Jacobian and the MD-softmax step have closed forms in that difference
+(:func:`two_level_probability`, :func:`two_level_softmax_vjp`, :func:`two_level_md_softmax_step`);
+``tests/test_numpy_torch_agree.py`` holds them against the general softmax forms and every formula
+here against the numpy core (``mdq_teach.maps``, ``mdq_teach.prox``, ``mdq_teach.toy``).
 
-The numpy twins of the ProxConnect quantizers live in ``mdq_teach.prox`` and use the same formulas.
+Levels are a sorted tuple of Python floats ``q_0 < q_1 < ... < q_{d-1}``; gaps between
+neighbours have midpoints ``m_i`` and half-widths ``h_i``. Ties go to the upper level everywhere
+(``sign(0) = +1``).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
 import torch
 
 BISECTION_STEPS = 80  # halves a bracket of width < 2**7 down to below float64 resolution
+PQ_REGS = ("l1", "l2")
+PMF_JACOBIANS = ("paper", "released")
 
 
 def as_levels(levels: Sequence[float]) -> tuple[float, ...]:
@@ -52,14 +59,16 @@ def _gaps(levels: tuple[float, ...]) -> list[tuple[float, float]]:
     return [((a + b) / 2, (b - a) / 2) for a, b in zip(levels, levels[1:], strict=False)]
 
 
+_TABLES: dict = {}
+
+
 def _table(levels: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
-    return _cached_table(levels, like.dtype, like.device)
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_table(levels: tuple[float, ...], dtype: torch.dtype, device) -> torch.Tensor:
     # Cached so that a step does not copy the levels to the accelerator again and again.
-    return torch.tensor(levels, dtype=dtype, device=device)
+    key = (levels, like.dtype, like.device)
+    table = _TABLES.get(key)
+    if table is None:
+        table = _TABLES[key] = torch.tensor(levels, dtype=like.dtype, device=like.device)
+    return table
 
 
 # ----------------------------------------------------------------------------------------------
@@ -80,11 +89,12 @@ def nearest_level(x: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
 
 
 def argmax_level(u: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
-    """Level of largest probability along the last axis of ``u`` (ties to the upper level)."""
+    """Level of largest probability along the first (level) axis of ``u``; ties to the upper
+    level."""
     q = _table(levels, u)
     d = len(levels)
     # argmax returns the first maximum; searching the reversed axis makes ties pick the upper level.
-    return q[d - 1 - torch.argmax(u.flip(-1), dim=-1)]
+    return q[d - 1 - torch.argmax(u.flip(0), dim=0)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,16 +120,20 @@ def shifted_tanh(x: torch.Tensor, beta: float, levels: tuple[float, ...]) -> tor
 
 
 def shifted_tanh_derivative(
-    x: torch.Tensor, beta: float, levels: tuple[float, ...]
+    x: torch.Tensor, beta: float, levels: tuple[float, ...], out=None
 ) -> torch.Tensor:
     """d/dx of :func:`shifted_tanh`: ``sum_i h_i beta (1 - tanh^2(beta (x - m_i)))``.
 
     Written as ``1 / cosh^2``, which keeps full relative precision where tanh is close to +-1.
     """
-    out = torch.zeros_like(x)
-    for m, h in _gaps(levels):
-        out = out + (h * beta) * torch.cosh(beta * (x - m)).pow(-2)
-    return out
+    gaps = _gaps(levels)
+    if len(gaps) == 1:  # one fresh tensor, the rest in place
+        (m, h), = gaps
+        return torch.mul(x - m if m else x, beta, out=out).cosh_().pow_(-2).mul_(h * beta)
+    total = torch.zeros_like(x)
+    for m, h in gaps:
+        total = total + (h * beta) * torch.cosh(beta * (x - m)).pow(-2)
+    return total if out is None else out.copy_(total)
 
 
 def shifted_tanh_inverse(w: torch.Tensor, beta: float, levels: tuple[float, ...]) -> torch.Tensor:
@@ -170,21 +184,143 @@ def binary_relax(theta: torch.Tensor, beta: float, levels: tuple[float, ...]) ->
     return (theta + beta * nearest_level(theta, levels)) / (1 + beta)
 
 
-def pq_prox(x: torch.Tensor, strength: float, levels: tuple[float, ...], reg: str) -> torch.Tensor:
-    """ProxQuant's proximal map ``argmin_z 1/2 (z - x)^2 + strength R(z)`` (exact, elementwise).
+def pq_prox(
+    x: torch.Tensor, strength, levels: tuple[float, ...], reg: str, clamp: bool = True
+) -> torch.Tensor:
+    """ProxQuant's proximal map ``argmin_z 1/2 (z - x)^2 + strength R(z)``, then the clamp.
 
     R is the W-shaped regulariser toward the nearest level Q(z): ``R(z) = |z - Q(z)|`` ("l1") or
-    ``R(z) = (z - Q(z))^2 / 2`` ("l2"). Minimising over each level's basin separately, the nearest
-    level to x wins (its objective is an increasing function of |x - q|), so the prox is a soft
-    threshold toward Q(x) (l1) or the shrinkage ``(x + strength Q(x)) / (1 + strength)`` (l2).
+    ``R(z) = (z - Q(z))^2`` ("l2", no 1/2: the convention of ``mdq_teach.toy`` and chapter 7).
+    Minimising over each level's basin separately, the nearest level to x wins, so the prox is a
+    soft threshold toward Q(x) (l1) or the shrinkage ``(x + 2 strength Q(x)) / (1 + 2 strength)``
+    (l2). ``clamp=True`` (the default, as ProxQuant's released code does after every proximal
+    step) then clips the result to the hull [q_0, q_{d-1}]; ``clamp=False`` is the bare map.
+    ``strength`` may be a tensor (a tensor learning rate times lambda).
     """
-    q = nearest_level(x, levels)
-    r = x - q
+    return pq_prox_(x.clone(), strength, levels, reg, clamp)
+
+
+def pq_prox_(x: torch.Tensor, strength, levels, reg: str, clamp: bool = True) -> torch.Tensor:
+    """:func:`pq_prox` written into ``x``.
+
+    With r = x - Q(x): the soft threshold Q + sign(r) max(|r| - s, 0) is x - clip(r, -s, s), and
+    the shrinkage (x + 2 s Q) / (1 + 2 s) is x - (2 s / (1 + 2 s)) r, so both are one update of x.
+    """
+    if reg not in PQ_REGS:
+        raise ValueError(f"pq_reg must be one of {PQ_REGS}, got {reg!r}")
+    r = x - nearest_level(x, levels)
     if reg == "l1":
-        return q + torch.sign(r) * (r.abs() - strength).clamp_min(0)
-    if reg == "l2":
-        return q + r / (1 + strength)
-    raise ValueError(f"pq_reg must be one of ('l1', 'l2'), got {reg!r}")
+        x.sub_(r.clamp_(-strength, strength))
+    elif isinstance(strength, torch.Tensor):
+        x.sub_(r.mul_((2 * strength) / (1 + 2 * strength)))
+    else:
+        x.sub_(r, alpha=(2 * strength) / (1 + 2 * strength))
+    return x.clamp_(levels[0], levels[-1]) if clamp else x
+
+
+def bc_inside(x: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
+    """BinaryConnect's gradient gate: True where q_0 <= x <= q_{d-1} (the hull of the levels)."""
+    if levels[0] == -levels[-1]:
+        return x.abs() <= levels[-1]  # one comparison for symmetric levels
+    # x - m would round: -1e-43 - 1.5 is -1.5, inside [0, 3] by that test
+    return (x >= levels[0]) & (x <= levels[-1])
+
+
+# ----------------------------------------------------------------------------------------------
+# the softmax over the levels (level axis first), its two-level closed forms, and MD steps
+
+
+def _column(levels: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
+    """The levels as a (d, 1, ..., 1) tensor that broadcasts against a (d, *S) latent."""
+    return _table(levels, like).view(len(levels), *([1] * (like.dim() - 1)))
+
+
+def softmax_levels(ut: torch.Tensor, beta) -> torch.Tensor:
+    """u = softmax(beta u~) over the level axis (axis 0), Eq. 16."""
+    return torch.softmax(beta * ut, dim=0)
+
+
+def two_level_probability(ut: torch.Tensor, beta) -> torch.Tensor:
+    """u_1 of softmax(beta u~) for two levels: sigmoid(beta (u~_1 - u~_0))."""
+    return torch.sigmoid(beta * (ut[1] - ut[0]))
+
+
+def probabilities_to_weights(u: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
+    """w = sum_k u_k q_k (Eq. 8), u with the level axis first."""
+    return (u * _column(levels, u)).sum(0)
+
+
+def two_level_weights(ut: torch.Tensor, beta, levels: tuple[float, ...]) -> torch.Tensor:
+    """w = q_0 u_0 + q_1 u_1 = m + h tanh(beta (u~_1 - u~_0) / 2) for two levels.
+
+    The tanh form keeps full relative precision near both levels (1 - sigmoid would not).
+    """
+    (m, h), = _gaps(levels)
+    out = torch.tanh((beta / 2) * (ut[1] - ut[0]))
+    return out if (m, h) == (0.0, 1.0) else out.mul_(h).add_(m)
+
+
+def lift_gradient(g: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
+    """d f / d u_k = g q_k for w = sum_k u_k q_k: shape (d, *g.shape) (written into ``out``)."""
+    if out is None:
+        return g.unsqueeze(0) * _column(levels, g.unsqueeze(0))
+    for k, q in enumerate(levels):
+        torch.mul(g, q, out=out[k])
+    return out
+
+
+def softmax_vjp(u: torch.Tensor, beta, gu: torch.Tensor) -> torch.Tensor:
+    """Gradient through u = softmax(beta u~): beta u (gu - <u, gu>) (the paper's Jacobian)."""
+    return beta * u * (gu - (u * gu).sum(0, keepdim=True))
+
+
+def released_pmf_vjp(u: torch.Tensor, beta, gu: torch.Tensor) -> torch.Tensor:
+    """PMF's released code: beta (I - u u^T) gu in place of the softmax Jacobian beta (diag u - u
+    u^T) (its authors report it "works slightly better"); ``u`` is the softmax output."""
+    return beta * (gu - u * (u * gu).sum(0, keepdim=True))
+
+
+def two_level_softmax_vjp(ut: torch.Tensor, beta, g: torch.Tensor, levels, out=None):
+    """:func:`softmax_vjp` of the lifted gradient for two levels, in closed form.
+
+    With z = beta (u~_1 - u~_0): <u, g q> = g w and u_1 (q_1 - w) = (q_1 - q_0) u_0 u_1, so the
+    gradient is s (-1, +1) with s = beta (q_1 - q_0) g sigmoid(z) sigmoid(-z).
+    """
+    z = torch.sub(ut[1], ut[0]).mul_(beta)
+    s = torch.sigmoid(z)
+    s.mul_(z.neg_().sigmoid_()).mul_(g).mul_(beta * (levels[1] - levels[0]))
+    if out is None:
+        return torch.stack((-s, s))
+    torch.neg(s, out=out[0])
+    out[1].copy_(s)
+    return out
+
+
+def md_softmax_step(u: torch.Tensor, gu: torch.Tensor, eta, beta) -> torch.Tensor:
+    """Exponentiated gradient (Eq. 20) along axis 0 in log form: softmax(log u - beta eta gu).
+
+    A zero probability is read as the smallest normal number, so it can grow again.
+    """
+    tiny = torch.finfo(u.dtype).tiny
+    return torch.softmax(torch.log(u.clamp_min(tiny)) - (beta * eta) * gu, dim=0)
+
+
+def two_level_md_softmax_step(u: torch.Tensor, g: torch.Tensor, eta, beta, levels):
+    """Eq. 20 for two levels in the difference form: the new u_1 = sigmoid(log u_1 - log u_0 -
+    beta eta (q_1 - q_0) g), g the gradient with respect to the weight.
+
+    ``u`` holds both planes (u_0, u_1): reading the log-odds from both keeps them exact where
+    u_1 has rounded to 1 (logit(u_1) alone would not).
+    """
+    tiny = torch.finfo(u.dtype).tiny
+    logits = torch.log(u.clamp_min(tiny))
+    return torch.sigmoid(logits[1] - logits[0] - (beta * eta * (levels[1] - levels[0])) * g)
+
+
+def tanh_md_step(w: torch.Tensor, g: torch.Tensor, eta, beta) -> torch.Tensor:
+    """Eq. 15 in atanh form: tanh(atanh(w) - beta eta g), w clamped one epsilon inside [-1, 1]."""
+    eps = torch.finfo(w.dtype).eps
+    return torch.tanh(torch.atanh(w.clamp(-1 + eps, 1 - eps)) - (beta * eta) * g)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -192,39 +328,62 @@ def pq_prox(x: torch.Tensor, strength: float, levels: tuple[float, ...], reg: st
 
 
 class Projection:
-    """Map from the auxiliary tensor to the primal one, with what the routes need from it.
+    """Map from a parameter's latent tensor to its primal one, with what the routes need.
 
-    ``space`` is "w" (aux and primal have the weight's shape) or "u" (one extra trailing axis of
-    length d, the lifted probability space; the weight is ``w = u q``).
+    ``space`` is "w" (latent and primal have the weight's shape) or "u" (one extra *leading* axis
+    of length d, the lifted probability space; the weight is ``w = sum_k u_k q_k``).
     """
 
     space = "w"
     name = ""
     description = ""
 
-    def __init__(self, levels: tuple[float, ...]):
+    def __init__(self, levels: tuple[float, ...], **options):
         self.levels = levels
 
-    def __call__(self, aux: torch.Tensor, beta: float) -> torch.Tensor:
+    def __call__(self, latent: torch.Tensor, beta) -> torch.Tensor:
         raise NotImplementedError
-
-    def vjp(self, aux: torch.Tensor, beta: float, g: torch.Tensor) -> torch.Tensor:
-        """Gradient with respect to aux of a loss with gradient g at the primal (chain rule)."""
-        raise ValueError(f"projection {self.name!r} has no Jacobian; use a straight-through route")
-
-    def inverse(self, primal: torch.Tensor, beta: float) -> torch.Tensor:
-        raise ValueError(f"projection {self.name!r} is not invertible")
 
     def weights(self, primal: torch.Tensor) -> torch.Tensor:
         """Weight values the network uses, from the primal tensor."""
         return primal
 
-    def lift_grad(self, g: torch.Tensor) -> torch.Tensor:
-        """Gradient with respect to the primal from the gradient g with respect to the weights."""
-        return g
+    def write(self, out: torch.Tensor, latent: torch.Tensor, beta) -> None:
+        """out <- the weights of P_beta(latent), in place (out may have a lower precision)."""
+        out.copy_(self.weights(self(latent, beta)))
 
     def lift_init(self, w: torch.Tensor) -> torch.Tensor:
-        """Initial auxiliary tensor from a float weight tensor: the weight itself in w-space."""
+        """Initial latent from a float weight tensor: the weight itself in w-space."""
+        return w.clone()
+
+    def ste_grad(self, g: torch.Tensor, out=None) -> torch.Tensor:
+        """Gradient with respect to the primal from g = df/dw (the STE hands it to the latent).
+
+        ``out``, a scratch tensor shaped like the latent, receives it where it is given.
+        """
+        return g if out is None else out.copy_(g)
+
+    def primal_into(self, out: torch.Tensor, latent: torch.Tensor, beta) -> None:
+        """out <- P_beta(latent)."""
+        out.copy_(self(latent, beta))
+
+    def inverse_into(self, out: torch.Tensor, primal: torch.Tensor, beta) -> None:
+        """out <- P_beta^{-1}(primal)."""
+        out.copy_(self.inverse(primal, beta))
+
+    def weights_into(self, out: torch.Tensor, primal: torch.Tensor) -> None:
+        """out <- the weights of the primal tensor."""
+        out.copy_(self.weights(primal))
+
+    def vjp(self, latent: torch.Tensor, beta, g: torch.Tensor, out=None) -> torch.Tensor:
+        """Gradient with respect to the latent of a loss with gradient g at the weight."""
+        raise ValueError(f"projection {self.name!r} has no Jacobian; use a straight-through route")
+
+    def inverse(self, primal: torch.Tensor, beta) -> torch.Tensor:
+        raise ValueError(f"projection {self.name!r} is not invertible")
+
+    def from_weights(self, w: torch.Tensor) -> torch.Tensor:
+        """The primal tensor whose weights are ``w``."""
         return w.clone()
 
     def round(self, primal: torch.Tensor) -> torch.Tensor:
@@ -235,61 +394,150 @@ class Identity(Projection):
     name = "identity"
     description = "none (x is the weight)"
 
-    def __call__(self, aux, beta):
-        return aux
+    def __call__(self, latent, beta):
+        return latent
+
+    def write(self, out, latent, beta):
+        out.copy_(latent)
+
+    def inverse(self, primal, beta):
+        return primal.clone()
 
 
 class Hard(Projection):
     name = "hard"
     description = "nearest level Q(x~) (sign for two levels)"
 
-    def __call__(self, aux, beta):
-        return nearest_level(aux, self.levels)
+    def __call__(self, latent, beta):
+        return nearest_level(latent, self.levels)
+
+    def write(self, out, latent, beta):
+        if len(self.levels) != 2:
+            out.copy_(nearest_level(latent, self.levels))
+            return
+        q = _table(self.levels, out)
+        # One comparison and one select, written straight into the parameter.
+        torch.where(latent >= (self.levels[0] + self.levels[1]) / 2, q[1], q[0], out=out)
 
 
 class Tanh(Projection):
     name = "tanh"
     description = "tanh(beta x~) (Eq. 12); shifted tanh (Eq. 21) for 3+ levels"
 
-    def __call__(self, aux, beta):
-        return shifted_tanh(aux, beta, self.levels)
+    def __call__(self, latent, beta):
+        return shifted_tanh(latent, beta, self.levels)
 
-    def vjp(self, aux, beta, g):
-        return shifted_tanh_derivative(aux, beta, self.levels) * g
+    def write(self, out, latent, beta):
+        if self.levels == (-1.0, 1.0) and out.dtype == latent.dtype:
+            torch.mul(latent, beta, out=out).tanh_()  # two passes, no temporary
+        else:
+            out.copy_(shifted_tanh(latent, beta, self.levels))
+
+    def vjp(self, latent, beta, g, out=None):
+        return shifted_tanh_derivative(latent, beta, self.levels, out).mul_(g)
 
     def inverse(self, primal, beta):
         return shifted_tanh_inverse(primal, beta, self.levels)
+
+    def primal_into(self, out, latent, beta):
+        if self.levels == (-1.0, 1.0):
+            torch.mul(latent, beta, out=out).tanh_()
+        else:
+            out.copy_(shifted_tanh(latent, beta, self.levels))
+
+    def inverse_into(self, out, primal, beta):
+        if self.levels == (-1.0, 1.0):  # Eq. 13 in place, one epsilon inside [-1, 1]
+            eps = torch.finfo(primal.dtype).eps
+            torch.clamp(primal, -1 + eps, 1 - eps, out=out).atanh_().div_(beta)
+        else:
+            out.copy_(shifted_tanh_inverse(primal, beta, self.levels))
 
 
 class Linear(Projection):
     name = "linear"
     description = "piecewise linear, slope beta on each gap, clipped to it"
 
-    def __call__(self, aux, beta):
-        return piecewise_linear(aux, beta, self.levels)
+    def __call__(self, latent, beta):
+        return piecewise_linear(latent, beta, self.levels)
 
 
 class BinaryRelax(Projection):
     name = "binaryrelax"
     description = "(theta + beta Q(theta)) / (1 + beta)"
 
-    def __call__(self, aux, beta):
-        return binary_relax(aux, beta, self.levels)
+    def __call__(self, latent, beta):
+        return binary_relax(latent, beta, self.levels)
 
 
 class Softmax(Projection):
-    """softmax(beta u~) over the d levels; the weight is w = sum_lambda u_lambda q_lambda."""
+    """softmax(beta u~) over the d levels (level axis first); the weight is w = sum_k u_k q_k.
+
+    ``jacobian="paper"`` back-propagates through the softmax (PMF as published);
+    ``jacobian="released"`` uses PMF's released code's beta (I - u u^T) instead.
+    """
 
     space = "u"
     name = "softmax"
-    description = "u = softmax(beta u~) over the d levels, w = u q"
+    description = (
+        "u = softmax(beta u~) over the d levels, w = u q (two levels: sigmoid of u~_1 - u~_0)"
+    )
 
-    def __call__(self, aux, beta):
-        return torch.softmax(beta * aux, dim=-1)
+    def __init__(self, levels, jacobian: str = "paper", **options):
+        super().__init__(levels)
+        if jacobian not in PMF_JACOBIANS:
+            raise ValueError(f"pmf_jacobian must be one of {PMF_JACOBIANS}, got {jacobian!r}")
+        self.jacobian = jacobian
+        self.two = len(levels) == 2
 
-    def vjp(self, aux, beta, g):
-        u = self(aux, beta)
-        return beta * u * (g - (u * g).sum(-1, keepdim=True))
+    def __call__(self, latent, beta):
+        if self.two:
+            z = beta * (latent[1] - latent[0])
+            return torch.stack((torch.sigmoid(-z), torch.sigmoid(z)))
+        return softmax_levels(latent, beta)
+
+    def weights(self, primal):
+        return probabilities_to_weights(primal, self.levels)
+
+    def write(self, out, latent, beta):
+        if self.two:
+            out.copy_(two_level_weights(latent, beta, self.levels))
+        else:
+            out.copy_(probabilities_to_weights(softmax_levels(latent, beta), self.levels))
+
+    def lift_init(self, w):
+        # u~_k = q_k w - q_k^2 / 2 = -(w - q_k)^2 / 2 + const: the mass of softmax(beta u~) is a
+        # Gaussian bump centred on the float weight. For levels (-1, 1) it gives u~_1 - u~_0 =
+        # 2 w, so the initial weight is tanh(beta w), as with the tanh methods.
+        q = _column(self.levels, w.unsqueeze(0))
+        return w.unsqueeze(0) * q - q * q / 2
+
+    def ste_grad(self, g, out=None):
+        return lift_gradient(g, self.levels, out)
+
+    def vjp(self, latent, beta, g, out=None):
+        if self.jacobian == "released":
+            return released_pmf_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
+        if self.two:
+            return two_level_softmax_vjp(latent, beta, g, self.levels, out)
+        return softmax_vjp(softmax_levels(latent, beta), beta, lift_gradient(g, self.levels))
+
+    def primal_into(self, out, latent, beta):
+        if not self.two:
+            out.copy_(softmax_levels(latent, beta))
+            return
+        z = torch.sub(latent[1], latent[0]).mul_(beta)
+        torch.sigmoid(z, out=out[1])
+        torch.sigmoid(z.neg_(), out=out[0])
+
+    def inverse_into(self, out, primal, beta):
+        tiny = torch.finfo(primal.dtype).tiny
+        torch.clamp_min(primal, tiny, out=out).log_().div_(beta)
+
+    def weights_into(self, out, primal):
+        if self.two and out.dtype == primal.dtype:  # w = q_0 + (q_1 - q_0) u_1
+            torch.mul(primal[1], self.levels[1] - self.levels[0], out=out).add_(self.levels[0])
+        else:
+            out.copy_(self.weights(primal))
 
     def inverse(self, primal, beta):
         # Eq. 18 with the normalising constant dropped (softmax ignores it); clamping keeps an
@@ -297,19 +545,14 @@ class Softmax(Projection):
         tiny = torch.finfo(primal.dtype).tiny
         return torch.log(primal.clamp_min(tiny)) / beta
 
-    def weights(self, primal):
-        return primal @ _table(self.levels, primal)
-
-    def lift_grad(self, g):
-        # d f / d u_lambda = g * q_lambda, since w = sum_lambda u_lambda q_lambda.
-        return g.unsqueeze(-1) * _table(self.levels, g)
-
-    def lift_init(self, w):
-        # u~_lambda = q_lambda w - q_lambda^2 / 2 = -(w - q_lambda)^2 / 2 + const: the mass of
-        # softmax(beta u~) is a Gaussian bump centred on the float weight. For levels (-1, 1) it
-        # gives u~_1 - u~_0 = 2 w, so the initial weight is tanh(beta w), as with the tanh methods.
-        q = _table(self.levels, w)
-        return w.unsqueeze(-1) * q - q * q / 2
+    def from_weights(self, w):
+        if not self.two:
+            raise ValueError(
+                f"weights do not determine the probabilities over {len(self.levels)} levels; "
+                "use reset_latents_from_params(inverse=False)"
+            )
+        u1 = ((w - self.levels[0]) / (self.levels[1] - self.levels[0])).clamp(0, 1)
+        return torch.stack((1 - u1, u1))
 
     def round(self, primal):
         return argmax_level(primal, self.levels)
@@ -324,37 +567,51 @@ PROJECTIONS: dict[str, type[Projection]] = {
 # routes: what the base optimizer sees, and what happens around its step
 
 
-class GroupState:
-    """Everything a route touches for one parameter group (flat tensors, hyperparameters)."""
+class StepContext:
+    """Hyperparameters of one step, shared by the routes."""
 
-    def __init__(self, projection: Projection, aux: torch.Tensor, primal: torch.Tensor | None):
-        self.projection = projection
-        self.aux = aux  # the tensor the base optimizer moves
-        self.primal = primal  # stored only by mirror routes; otherwise P(aux) on demand
-        self.beta = 1.0
-        self.lr = 0.0
-        self.reg_strength = 0.0
-        self.reg = "l1"
+    def __init__(self, beta, beta_next, lr, reg_strength, reg, clamp, buffers, compiling=False):
+        self.buffers = buffers  # the latents' gradient tensors, by latent
+        self.compiling = compiling
+        self.beta = beta  # the value the model's weights were projected with
+        self.beta_next = beta_next  # the value the new weights are projected with
+        self.lr = lr
+        self.reg_strength = reg_strength
+        self.reg = reg
+        self.clamp = clamp
 
 
 class Route:
+    """One parameter's update around the base optimizer's step.
+
+    ``grad`` returns the gradient the base optimizer sees for the latent (it may first reset the
+    latent: mirror routes re-derive it from the stored primal); ``finish`` runs after the base
+    step and writes the new weights into the parameter; ``write`` writes the soft weights of the
+    current state (used at construction, after loading, and to restore after rounding).
+    """
+
     name = ""
     description = ""
     stores_primal = False
 
-    def begin(self, s: GroupState) -> None:
-        """Before the gradient is formed (mirror routes re-derive aux from the primal here)."""
+    @staticmethod
+    def buffer(proj: Projection, state: dict, ctx: StepContext):
+        """The latent's gradient tensor, allocated once and kept between steps."""
+        return ctx.buffers[state["latent"]]
 
-    def aux_grad(self, s: GroupState, g: torch.Tensor) -> torch.Tensor:
-        """Gradient handed to the base optimizer, from g = df/d(primal)."""
-        return g
+    def grad(self, proj: Projection, state: dict, g: torch.Tensor, ctx: StepContext):
+        if proj.space == "w" and g.dtype == state["latent"].dtype and not ctx.compiling:
+            return g  # handed on as it is: no copy
+        return proj.ste_grad(g, self.buffer(proj, state, ctx))
 
-    def end(self, s: GroupState) -> None:
-        """After the base optimizer moved aux."""
+    def finish(self, proj: Projection, state: dict, p: torch.Tensor, ctx: StepContext) -> None:
+        proj.write(p, state["latent"], ctx.beta_next)
 
-    def primal(self, s: GroupState, beta: float) -> torch.Tensor:
-        """Primal tensor after the step, at the annealing value of the next step."""
-        return s.projection(s.aux, beta)
+    def write(self, proj: Projection, state: dict, p: torch.Tensor, beta) -> None:
+        proj.write(p, state["latent"], beta)
+
+    def primal(self, proj: Projection, state: dict, beta) -> torch.Tensor:
+        return proj(state["latent"], beta)
 
 
 class StraightThrough(Route):
@@ -368,49 +625,59 @@ class ChainRule(Route):
     name = "chain"
     description = "store x~; d from the gradient through P (Jacobian); x = P(x~)"
 
-    def aux_grad(self, s, g):
-        return s.projection.vjp(s.aux, s.beta, g)
+    def grad(self, proj, state, g, ctx):
+        return proj.vjp(state["latent"], ctx.beta, g, self.buffer(proj, state, ctx))
 
 
 class Cancel(Route):
     name = "cancel"
-    description = "store x~; x~ -= eta d, g zeroed where x~ is outside the hull of the levels"
+    description = "store x~; x~ -= eta d, g zeroed where x~ is outside [q_min, q_max]"
 
-    def aux_grad(self, s, g):
-        levels = s.projection.levels
-        inside = (s.aux >= levels[0]) & (s.aux <= levels[-1])
-        return g * inside
+    def grad(self, proj, state, g, ctx):
+        inside = bc_inside(state["latent"], proj.levels)
+        return torch.mul(g, inside, out=self.buffer(proj, state, ctx))
 
 
 class Mirror(Route):
     """Mirror descent in closed form: the primal is the state, the dual is re-derived each step.
 
     With x~ = P_beta^{-1}(x) and x~ -= eta d, the new primal P_beta(x~) is Eq. 15 for tanh
-    (``tanh(atanh(w) - beta eta d)``) and Eq. 20 for softmax (exponentiated gradient), computed in
-    this atanh / log form for stability. Unlike the "-s" variants, a change of beta leaves the
-    primal where it is.
+    (``tanh(atanh(w) - beta eta d)``) and Eq. 20 for softmax (exponentiated gradient; for two
+    levels the sigmoid of the difference of the two planes). Unlike the "-s" variants, a change
+    of beta leaves the primal where it is.
     """
 
     name = "mirror"
     description = "store x only; x = P(P^-1(x) - eta d): Eq. 15 (tanh), Eq. 20 (softmax)"
     stores_primal = True
 
-    def begin(self, s):
-        s.aux.copy_(s.projection.inverse(s.primal, s.beta))
+    def grad(self, proj, state, g, ctx):
+        proj.inverse_into(state["latent"], state["primal"], ctx.beta)
+        return super().grad(proj, state, g, ctx)
 
-    def end(self, s):
-        s.primal.copy_(s.projection(s.aux, s.beta))
+    def finish(self, proj, state, p, ctx):
+        primal = state["primal"]
+        proj.primal_into(primal, state["latent"], ctx.beta)
+        proj.weights_into(p, primal)
 
-    def primal(self, s, beta):
-        return s.primal
+    def write(self, proj, state, p, beta):
+        proj.weights_into(p, state["primal"])
+
+    def primal(self, proj, state, beta):
+        return state["primal"]
 
 
 class ProxStep(Route):
     name = "prox"
-    description = "store x; x = prox_{eta lambda_t R}(x - eta d), lambda_t linear in t"
+    description = (
+        "store x; x = prox_{eta lambda_t R}(x - eta d), lambda_t linear in t, then clamped to "
+        "[q_min, q_max] (pq_clamp)"
+    )
 
-    def end(self, s):
-        s.aux.copy_(pq_prox(s.aux, s.lr * s.reg_strength, s.projection.levels, s.reg))
+    def finish(self, proj, state, p, ctx):
+        latent = state["latent"]
+        pq_prox_(latent, ctx.lr * ctx.reg_strength, proj.levels, ctx.reg, ctx.clamp)
+        p.copy_(latent)
 
 
 ROUTES: dict[str, type[Route]] = {

@@ -17,6 +17,7 @@ class Method:
     name: str
     projection: str | None  # key of quantize.PROJECTIONS; None for float training
     route: str | None  # key of quantize.ROUTES; None for float training
+    variant: str = "paper"  # which original the default behaviour follows, and the options
 
 
 # ProxConnect's quantizer= choices, each a projection of quantize.PROJECTIONS.
@@ -30,16 +31,26 @@ QUANTIZERS: dict[str, str] = {
 REGISTRY: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("float", None, None),
-        Method("bc", "hard", "cancel"),
-        Method("pq", "identity", "prox"),
-        Method("pmf", "softmax", "chain"),
-        Method("gd-tanh", "tanh", "chain"),
-        Method("md-tanh", "tanh", "mirror"),
-        Method("md-tanh-s", "tanh", "ste"),
-        Method("md-softmax", "softmax", "mirror"),
-        Method("md-softmax-s", "softmax", "ste"),
-        Method("proxconnect", None, "ste"),
+        Method("float", None, None, "base optimizer as in torch"),
+        Method(
+            "bc", "hard", "cancel",
+            "paper (gradient zeroed outside [q_min, q_max]; bc_clip_grad=False: no cancellation)",
+        ),
+        Method(
+            "pq", "identity", "prox",
+            "released code: clamped to [q_min, q_max] after each prox step (pq_clamp=False: the "
+            "paper's bare prox); L2 regulariser (x - q)^2",
+        ),
+        Method(
+            "pmf", "softmax", "chain",
+            "paper: softmax Jacobian (pmf_jacobian='released': beta (I - u u^T), released code)",
+        ),
+        Method("gd-tanh", "tanh", "chain", "paper"),
+        Method("md-tanh", "tanh", "mirror", "paper (Eq. 15)"),
+        Method("md-tanh-s", "tanh", "ste", "paper (Eq. 23)"),
+        Method("md-softmax", "softmax", "mirror", "paper (Eq. 20)"),
+        Method("md-softmax-s", "softmax", "ste", "paper (Eq. 23)"),
+        Method("proxconnect", None, "ste", "paper (ProxConnect abstract)"),
     )
 }
 
@@ -70,8 +81,17 @@ def projection_key(method: str, quantizer: str | None) -> str | None:
     return entry.projection
 
 
+BETA_SCHEDULE_NOTE = (
+    "beta_t = beta_0 s^floor(t/I) by default; beta_schedule='ceil' (the authors' released code, "
+    "--preset paper) uses beta_0 s^ceil(t/I)"
+)
+
+
 def method_table() -> list[dict[str, str]]:
-    """One row per method: {method, space, projection, route, rounding}, read from the registry."""
+    """One row per method: {method, space, projection, route, rounding, variant}, read from the
+    registry. ``variant`` says which original (paper or released code) the default follows and
+    which option selects the other; the beta schedule of every annealed method is described by
+    ``BETA_SCHEDULE_NOTE``."""
     rows = []
     for entry in REGISTRY.values():
         if entry.route is None:
@@ -82,6 +102,7 @@ def method_table() -> list[dict[str, str]]:
                     projection="none",
                     route="base optimizer step on w",
                     rounding="none",
+                    variant=entry.variant,
                 )
             )
             continue
@@ -100,6 +121,7 @@ def method_table() -> list[dict[str, str]]:
                 projection=projection,
                 route=ROUTES[entry.route].description,
                 rounding="argmax over levels" if space == "u" else "nearest level (sign(0) = +1)",
+                variant=entry.variant,
             )
         )
     return rows
