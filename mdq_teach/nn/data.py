@@ -14,7 +14,6 @@ a run resume from a checkpoint to exactly the result of an uninterrupted run.
 from __future__ import annotations
 
 import gzip
-import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -94,30 +93,44 @@ def load_fashion_mnist(root=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def load_cifar(name: str, root=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """CIFAR-10 or CIFAR-100 from the extracted official python archive, x uint8 ``[N, 3, 32, 32]``.
+def read_cifar_binary(path: Path, label_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """One file of the CIFAR binary format: records of ``label_bytes`` label bytes (the last one is
+    the label used: CIFAR-100's fine label) followed by 3072 image bytes. Parsed with numpy only,
+    so a crafted file can at worst be refused, never run code."""
+    record = label_bytes + 3 * 32 * 32
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % record:
+        raise ValueError(
+            f"{path} holds {raw.size} bytes, not a positive multiple of the {record}-byte CIFAR "
+            "binary record; delete the folder and run `python -m mdq_teach.fetch` again"
+        )
+    rows = raw.reshape(-1, record)
+    return rows[:, label_bytes:].reshape(-1, 3, 32, 32).copy(), rows[:, label_bytes - 1].astype(
+        np.int64
+    )
 
-    Each pickled batch is a dict with ``b"data"`` (rows of 3072 bytes: the red, green, then blue
-    32x32 plane) and ``b"labels"`` (CIFAR-10) or ``b"fine_labels"`` (CIFAR-100).
+
+def load_cifar(name: str, root=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """CIFAR-10 or CIFAR-100 from the extracted official binary archive, x uint8 ``[N, 3, 32, 32]``.
+
+    Every record is a label byte (CIFAR-100: coarse, then fine) and 3072 image bytes: the red,
+    green, then blue 32x32 plane. Nothing is unpickled (see :func:`read_cifar_binary`).
     """
-    folder = fetch.data_root(root) / fetch.CIFAR[name]["folder"]
-    if not all((folder / f).is_file() for f in fetch.CIFAR[name]["files"]):
+    spec = fetch.CIFAR[name]
+    folder = fetch.data_root(root) / spec["folder"]
+    if not all((folder / f).is_file() for f in spec["files"]):
         raise fetch.DatasetNotFoundError(
             f"{name} not found in {folder}; run `python -m mdq_teach.fetch {name}`"
             + (f" --root {root}" if root is not None else "")
         )
-    files = {"cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"])}
-    files["cifar100"] = (["train"], ["test"])
-    key = b"labels" if name == "cifar10" else b"fine_labels"
     out = {}
-    for split, names in zip(("train", "test"), files[name], strict=True):
-        xs, ys = [], []
-        for n in names:
-            with open(folder / n, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
-            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(batch[key], dtype=np.int64))
-        out[split] = (np.concatenate(xs), np.concatenate(ys))
+    for split in ("train", "test"):
+        parts = [read_cifar_binary(folder / n, spec["label_bytes"]) for n in spec[split]]
+        x, y = (np.concatenate(a) for a in zip(*parts, strict=True))
+        classes = NUM_CLASSES[name]
+        if y.max() >= classes:
+            raise ValueError(f"{folder}: a {split} label is {y.max()}, expected < {classes}")
+        out[split] = (x, y)
     return out
 
 
