@@ -33,7 +33,7 @@ def synthetic():
 
 
 def _state(out):
-    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     return ckpt["model"], ckpt["optimizer"]
 
 
@@ -131,7 +131,9 @@ def test_recomputed_batchnorm_differs_from_the_soft_networks(synthetic):
     model(data_lib.normalize(synthetic.train_x[:64], synthetic.mean, synthetic.std))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     inputs = [data_lib.normalize(synthetic.train_x[:64], synthetic.mean, synthetic.std)]
-    rounded = train_lib.rounded_copy(model, opt, inputs)
+    rounded = train_lib.rounded_copy(
+        model, opt, inputs, lambda m: train_lib._make_optimizer(m, c)
+    )
     _assert_same(before, model.state_dict())  # the training model is untouched
     bn = rounded.features[1]
     x = rounded.features[0](inputs[0])  # the rounded first conv's output feeds this BatchNorm
