@@ -198,8 +198,10 @@ def test_cli_help_documents_the_flags():
         [sys.executable, "-m", "mdq_teach.train", "--help"], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    for flag in ("--preset", "--lr-scale", "--beta-scale-interval", "--beta-max", "--levels",
-                 "--resume", "--device", "--out", "--quantizer", "--weight-decay"):  # fmt: skip
+    flags = ("--preset", "--lr-scale", "--beta-scale-interval", "--beta-max", "--levels",
+             "--resume", "--device", "--out", "--quantizer", "--weight-decay", "--amp",
+             "--channels-last", "--compile", "--export", "--lr-schedule", "torchrun")  # fmt: skip
+    for flag in flags:
         assert flag in out.stdout
 
 
@@ -348,3 +350,31 @@ def test_the_trainer_syncs_with_the_host_once_per_logging_interval(monkeypatch, 
     # 3 logging intervals; the final evaluation (iteration 12 = iterations) and the test pass
     # read 2 values each.
     assert len(calls) == 3 + 2 + 2, calls
+
+
+def test_the_authors_ceil_schedule():
+    schedule = train_lib.CeilBetaSchedule(1.0, 2.0, 3, 10.0)
+    # ceil(t / 3) for t = 0..7 is 0, 1, 1, 1, 2, 2, 2, 3: beta grows right after step 0.
+    assert [schedule(t) for t in range(8)] == [1, 2, 2, 2, 4, 4, 4, 8]
+    assert schedule(100) == 10.0  # capped
+    assert train_lib.CeilBetaSchedule(1.0, 1.5, 2, math.inf)(10**6) == math.inf
+
+
+def test_paper_preset_passes_the_ceil_schedule_when_the_optimizer_takes_one(monkeypatch):
+    import mdq_teach.nn as nn_lib
+
+    seen = {}
+
+    def fake(params, method, beta_schedule=None, **options):
+        seen["schedule"] = beta_schedule
+        return "optimizer"
+
+    monkeypatch.setattr(nn_lib, "make_optimizer", fake)
+    model = torch.nn.Linear(2, 2)
+    c = resolve_config(TrainConfig(dataset="cifar10", arch="resnet18", preset="paper"))
+    train_lib._make_optimizer(model, c)
+    schedule = seen["schedule"]
+    assert isinstance(schedule, train_lib.CeilBetaSchedule)
+    assert schedule(1) == c.beta_init * c.beta_scale and schedule(0) == c.beta_init
+    train_lib._make_optimizer(model, resolve_config(TrainConfig(dataset="cifar10")))
+    assert seen["schedule"] is None  # without the preset: the optimizer's default (floor) rule

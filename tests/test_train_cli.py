@@ -59,7 +59,20 @@ BAD = [
     (["--pq-lambda", "0.1", "--method", "md-tanh-s"], "--pq-lambda"),
     (["--device", "tpu"], "device"),
     (["--preset", "paper"], "synthetic"),  # the paper has no synthetic column
+    (["--arch", "vgg16", "--dataset", "fashion-mnist"], "vgg16"),
+    # Values only the loaded data can refute (synthetic: 512 training images after the split).
+    (["--val-size", "100000"], "val_size"),
+    (["--train-size", "100000"], "train_size"),
+    (["--batch-size", "100000"], "batch_size"),
 ]
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        main(BASE + ["--out", str(tmp_path / "file")])
+    assert exit_info.value.code == 2
+    assert "out must be a folder" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("extra,name", BAD, ids=[" ".join(e) for e, _ in BAD])
@@ -71,7 +84,7 @@ def test_bad_value_is_a_one_line_error_with_status_2(tmp_path, capsys, extra, na
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("python -m mdq_teach.train: error: ") and name in last
-    assert not (tmp_path / "run").exists()  # refused before anything was written
+    assert not list((tmp_path / "run").glob("*"))  # refused before anything was written
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")

@@ -75,7 +75,11 @@ LR_SCHEDULES = ("step", "cosine", "constant")
 QUANTIZER_NAMES = ("hard", "linear", "binaryrelax", "tanh")  # ProxConnect's quantizer= values
 
 
-class ResumeError(ValueError):
+class UsageError(ValueError):
+    """Settings that cannot run, found once the data is known (the command line's exit status 2)."""
+
+
+class ResumeError(UsageError):
     """``resume`` cannot be honoured (nothing to resume, other settings): a usage error."""
 
 
@@ -291,7 +295,14 @@ def _check(c: TrainConfig) -> None:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {c.lr_schedule!r}")
     if c.amp not in (None, *AMP):
         raise ValueError(f"amp must be None or one of {AMP}, got {c.amp!r}")
+    if c.arch == "vgg16" and c.dataset == "fashion-mnist":
+        raise ValueError("arch 'vgg16' needs 32x32 inputs; dataset 'fashion-mnist' is 28x28")
     check_device(c.device)
+    for name in ("out", "export"):
+        value = getattr(c, name)
+        if value is not None and Path(value).exists() and (name == "out") != Path(value).is_dir():
+            kind = "a folder" if name == "out" else "a file"
+            raise ValueError(f"{name} must be {kind} (or not exist yet), got {value!r}")
     if c.resume and c.out is None:
         raise ValueError("resume needs out, the folder of the run to continue")
 
@@ -577,14 +588,25 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
     started = time.perf_counter()
 
     if data is None:
-        data = data_lib.load(
-            c.dataset, c.data_root, c.val_size, c.split_seed, c.train_size, c.test_size, c.augment
-        )
+        try:
+            data = data_lib.load(
+                c.dataset, c.data_root, c.val_size, c.split_seed, c.train_size, c.test_size,
+                c.augment,
+            )  # fmt: skip
+        except fetch.DatasetNotFoundError:
+            raise
+        except ValueError as err:  # sizes that this data set cannot honour
+            raise UsageError(str(err)) from None
     elif data.name != c.dataset:
         raise ValueError(f"data holds {data.name!r} but config.dataset is {c.dataset!r}")
     data = data.to(device)
     if c.arch == "vgg16" and data.image_size != 32:
-        raise ValueError(f"arch 'vgg16' needs 32x32 inputs, {c.dataset} has {data.image_size}")
+        raise UsageError(f"arch 'vgg16' needs 32x32 inputs, {c.dataset} has {data.image_size}")
+    if c.batch_size * world > len(data.train_x):
+        raise UsageError(
+            f"batch_size must be in [1, {len(data.train_x) // world}] ({len(data.train_x)} "
+            f"training images, {world} process(es)), got {c.batch_size}"
+        )
 
     if c.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -1056,7 +1078,7 @@ def main(argv: list[str] | None = None) -> dict:
         config = dataclasses.replace(config, out=str(Path("runs") / name))
     try:
         result = train(config, command="python -m mdq_teach.train " + shlex.join(argv))
-    except ResumeError as err:
+    except UsageError as err:
         parser.error(str(err))
     except (CheckpointError, fetch.DatasetNotFoundError) as err:
         parser.exit(1, f"{parser.prog}: error: {err}\n")
