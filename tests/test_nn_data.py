@@ -163,3 +163,19 @@ def test_eval_batches_cover_the_split_in_order():
     assert torch.equal(ys, d.test_y)
     with pytest.raises(ValueError, match="split"):
         next(data.eval_batches(d, "train"))
+
+
+def test_rank_shards_put_together_are_the_global_batch():
+    d = data.load("synthetic")
+    assert d.augment  # the shards must also get the global batch's crops and flips
+    whole = data.BatchStream(d, 48, seed=3, start=5)
+    shards = [data.BatchStream(d, 16, seed=3, start=5, rank=r, world=3) for r in range(3)]
+    for _ in range(12):  # crosses an epoch boundary (512 // 48 = 10 batches an epoch)
+        x, y = next(whole)
+        parts = [next(s) for s in shards]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x)
+        assert torch.equal(torch.cat([p[1] for p in parts]), y)
+    with pytest.raises(ValueError, match="rank"):
+        data.BatchStream(d, 16, seed=3, rank=3, world=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        data.BatchStream(d, 300, seed=3, world=2)

@@ -378,3 +378,10 @@ def test_paper_preset_passes_the_ceil_schedule_when_the_optimizer_takes_one(monk
     assert schedule(1) == c.beta_init * c.beta_scale and schedule(0) == c.beta_init
     train_lib._make_optimizer(model, resolve_config(TrainConfig(dataset="cifar10")))
     assert seen["schedule"] is None  # without the preset: the optimizer's default (floor) rule
+
+
+def test_checkpoints_may_hold_the_ceil_schedule(tmp_path):
+    schedule = train_lib.CeilBetaSchedule(1.0, 1.1, 5, 100.0)
+    torch.save({"optimizer": {"param_groups": [{"beta_schedule": schedule}]}}, tmp_path / "c.pt")
+    loaded = train_lib.load_checkpoint(tmp_path / "c.pt")["optimizer"]["param_groups"][0]
+    assert [loaded["beta_schedule"](t) for t in range(12)] == [schedule(t) for t in range(12)]

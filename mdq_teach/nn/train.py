@@ -365,7 +365,10 @@ def load_checkpoint(path: Path, map_location="cpu"):
     """``torch.load(path, weights_only=True)``: tensors and plain values only. Anything else (a
     pickle that would run code, a foreign file) raises :class:`CheckpointError`; nothing runs."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        # The paper preset's schedule may sit in the optimizer's state: allowed by name (its
+        # unpickling sets four numbers and runs nothing else).
+        with torch.serialization.safe_globals([CeilBetaSchedule]):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
