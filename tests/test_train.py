@@ -59,10 +59,13 @@ def _assert_same(a, b):
 def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, synthetic, method):
     config = dict(SMALL, method=method, iterations=20)
     whole = train(dict(config, out=str(tmp_path / "whole")), data=synthetic)
-    part = train(dict(config, out=str(tmp_path / "part"), stop_after=10), data=synthetic)
+    # Stopped mid logging interval (5) and mid evaluation interval (10): the checkpoint carries
+    # the partial training sums, and no record is written until the resumed run reaches 10.
+    part = train(dict(config, out=str(tmp_path / "part"), stop_after=7), data=synthetic)
     assert not part["finished"] and part["test_acc"] is None
+    assert [r["iteration"] for r in part["history"]] == [5]
     resumed = train(dict(config, out=str(tmp_path / "part"), resume=True), data=synthetic)
-    assert resumed["resumed_from"] == 10
+    assert resumed["resumed_from"] == 7
     model_a, opt_a = _state(tmp_path / "whole")
     model_b, opt_b = _state(tmp_path / "part")
     _assert_same(model_a, model_b)

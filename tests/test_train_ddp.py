@@ -25,21 +25,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank(rank, world, port, folder):
-    """One rank, as torchrun would start it: the rendezvous comes from the environment."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))  # fmt: skip
+def _rank(rank, world, ports, folder):
+    """One rank, as torchrun would start it: the rendezvous comes from the environment. It runs
+    the whole training, then the same training stopped after 6 iterations and resumed."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))  # fmt: skip
     torch.set_num_threads(1)
+    d = data_lib.load("synthetic")
     config = dict(CONFIG, batch_size=PER_RANK, out=os.path.join(folder, "run"))
-    result = train(config, data=data_lib.load("synthetic"))
+    os.environ["MASTER_PORT"] = str(ports[0])
+    result = train(config, data=d)
     torch.save(result["final_model"].state_dict(), os.path.join(folder, f"rank{rank}.pt"))
     with open(os.path.join(folder, f"history{rank}.json"), "w") as f:
         json.dump(result["history"], f)
+    split = dict(config, out=os.path.join(folder, "split"), checkpoint_interval=3)
+    os.environ["MASTER_PORT"] = str(ports[1])
+    train(dict(split, stop_after=6), data=d)  # 6 is mid logging interval: partial sums saved
+    os.environ["MASTER_PORT"] = str(ports[2])
+    resumed = train(dict(split, resume=True), data=d)
+    torch.save(resumed["final_model"].state_dict(), os.path.join(folder, f"resumed{rank}.pt"))
 
 
 def _spawn(world, folder, timeout=240):
     context = mp.start_processes(
-        _rank, args=(world, _free_port(), str(folder)), nprocs=world, join=False,
+        _rank, args=(world, [_free_port() for _ in range(3)], str(folder)), nprocs=world,
+        join=False,
         start_method="spawn",
     )  # fmt: skip
     deadline = time.monotonic() + timeout
@@ -70,6 +80,13 @@ def test_two_ranks_match_one_process_with_the_global_batch(tmp_path):
     # Rank 0 wrote the files; they record the world size and the global batch.
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["world_size"] == 2 and result["global_batch_size"] == 2 * PER_RANK
+    # Stopped after 6 iterations and resumed: exactly the uninterrupted run, files included.
+    for r in range(2):
+        resumed = torch.load(tmp_path / f"resumed{r}.pt", weights_only=True)
+        for name in resumed:
+            assert torch.equal(resumed[name], ranks[0][name]), name
+    for name in ("metrics.jsonl", "best.pt"):
+        assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "run" / name).read_bytes()
 
 
 def train_init(name):

@@ -373,7 +373,8 @@ def load_checkpoint(path: Path, map_location="cpu"):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
             f"{path} holds objects other than tensors and plain values and was refused unread "
-            f"(loading it could run code); delete it or use the run's own checkpoint ({first})"
+            f"(loading it could run code); checkpoints of mdq_teach before weights-only loading "
+            f"pickled numpy state and cannot be resumed: start the run again ({first})"
         ) from None
     except (RuntimeError, OSError, EOFError, ValueError) as err:
         raise CheckpointError(f"{path} could not be read as a checkpoint: {err}") from None
@@ -656,7 +657,8 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         _set_rng_state(ckpt["rng"])
         start = ckpt["iteration"]
         saved_window = ckpt["window"]
-        window = {k: saved_window[k].to(device) for k in ("loss", "correct")}
+        # The saved sums are global: rank 0 carries them, the others start from zero.
+        window = {k: saved_window[k].to(device) * (rank == 0) for k in ("loss", "correct")}
         window["n"] = saved_window["n"]
         best = {k: ckpt["best"][k] for k in ("val_acc", "iteration")}
         best["state"] = (
@@ -679,7 +681,14 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=c.amp == "bf16")
 
     def checkpoint(iteration: int) -> None:
-        if ckpt_path is None or not lead:
+        if ckpt_path is None:
+            return
+        saved_window = dict(window)
+        if world > 1:  # every rank takes part: the checkpoint holds the global partial sums
+            totals = torch.stack([window["loss"], window["correct"].double()])
+            torch.distributed.all_reduce(totals)
+            saved_window.update(loss=totals[0], correct=totals[1].long())
+        if not lead:
             return
         state = {
             "model": model.state_dict(),
@@ -687,7 +696,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
             "scheduler": lr_scheduler.state_dict(),
             "rng": _rng_state(),
             "iteration": iteration,
-            "window": window,
+            "window": saved_window,
             "best": {k: best[k] for k in ("val_acc", "iteration")},
             "config": dataclasses.asdict(c),
             "world_size": world,
@@ -713,7 +722,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         window["correct"] += (logits.detach().argmax(1) == y).sum()
         window["n"] += len(y)
         done = t + 1
-        if done % c.log_interval == 0 or done == end:
+        if done % c.log_interval == 0 or done == c.iterations:  # a stopped run logs on resume
             totals = torch.stack([window["loss"], window["correct"].double()])
             n = window["n"] * world
             if world > 1:
