@@ -120,8 +120,9 @@ def load_cifar(name: str, root=None) -> dict[str, tuple[np.ndarray, np.ndarray]]
     folder = fetch.data_root(root) / spec["folder"]
     if not all((folder / f).is_file() for f in spec["files"]):
         raise fetch.DatasetNotFoundError(
-            f"{name} not found in {folder}; run `python -m mdq_teach.fetch {name}`"
+            f"{name} not found in {folder}; run `python -m mdq_teach.fetch {name}"
             + (f" --root {root}" if root is not None else "")
+            + "`"
         )
     out = {}
     for split in ("train", "test"):

@@ -792,7 +792,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         warnings.warn(
             f"export: {c.export} is written when the run finishes (it stopped at iteration "
             f"{end} of {c.iterations}; resume it to finish)",
-            stacklevel=2,
+            stacklevel=3,
         )
     if c.export is not None and best_model is not None and lead:
         from . import export as export_lib
