@@ -29,7 +29,7 @@ BAD = [
     (["--iterations", "0"], "--iterations"),
     (["--iterations", "1e3"], "--iterations"),
     (["--beta-init", "0"], "--beta-init"),
-    (["--beta-scale", "0.5"], "--beta-scale"),
+    (["--beta-scale", "0.5"], "allow-decreasing-beta"),  # refused without the opt-in
     (["--beta-scale", "nan"], "--beta-scale"),
     (["--beta-scale-interval", "0"], "--beta-scale-interval"),
     (["--beta-max", "-inf"], "--beta-max"),

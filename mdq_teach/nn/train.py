@@ -112,6 +112,7 @@ class TrainConfig:
     beta_scale: float = 1.02
     beta_scale_interval: int = 200
     beta_max: float = PROTOCOL["beta_max"]
+    allow_decreasing_beta: bool = False  # accept beta_scale < 1 (beta shrinks towards 0)
     quantizer: str | None = None  # proxconnect only
     pq_reg: str = "l1"
     pq_lambda: float = 1e-4  # PQ's regularisation rate (lambda_t = pq_lambda * t)
@@ -250,10 +251,11 @@ def _check(c: TrainConfig) -> None:
         value = getattr(c, name)
         if not (_is_real(value) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    if c.beta_scale < 1:
+    if c.beta_scale < 1 and not c.allow_decreasing_beta:
         raise ValueError(
             f"beta_scale must be >= 1 (a scale below 1 shrinks beta towards 0 and eventually sets "
-            f"every weight to 0), got {c.beta_scale!r}"
+            f"every weight to 0; allow_decreasing_beta / --allow-decreasing-beta accepts it), "
+            f"got {c.beta_scale!r}"
         )
     if not (_is_real(c.beta_max) and c.beta_max >= c.beta_init):
         raise ValueError(
@@ -365,10 +367,7 @@ def load_checkpoint(path: Path, map_location="cpu"):
     """``torch.load(path, weights_only=True)``: tensors and plain values only. Anything else (a
     pickle that would run code, a foreign file) raises :class:`CheckpointError`; nothing runs."""
     try:
-        # The paper preset's schedule may sit in the optimizer's state: allowed by name (its
-        # unpickling sets four numbers and runs nothing else).
-        with torch.serialization.safe_globals([CeilBetaSchedule]):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
@@ -471,20 +470,13 @@ class _Metrics:
                 f.write(_dumps(record) + "\n")
 
 
-class CeilBetaSchedule:
-    """The authors' released schedule, ``beta_t = min(beta_init * scale ** ceil(t / interval),
-    beta_max)``: beta is multiplied right after step 0, then every ``interval`` steps."""
+def _optimizer_accepts(option: str) -> bool:
+    """Whether this package's optimizer takes keyword ``option`` (newer versions add options)."""
+    from . import QuantOptimizer, make_optimizer
 
-    def __init__(self, beta_init, scale, interval, beta_max):
-        self.beta_init, self.scale, self.interval = beta_init, scale, interval
-        self.beta_max = beta_max
-
-    def __call__(self, t: int) -> float:
-        try:
-            beta = self.beta_init * self.scale ** math.ceil(t / self.interval)
-        except OverflowError:
-            beta = math.inf
-        return min(beta, self.beta_max)
+    return any(
+        option in inspect.signature(f).parameters for f in (make_optimizer, QuantOptimizer)
+    )
 
 
 def _make_optimizer(model, c: TrainConfig):
@@ -506,11 +498,10 @@ def _make_optimizer(model, c: TrainConfig):
         options["quantizer"] = c.quantizer
     if c.method == "pq":
         options.update(pq_reg=c.pq_reg, pq_lambda=c.pq_lambda)
-    if c.preset == "paper" and "beta_schedule" in inspect.signature(make_optimizer).parameters:
-        # PAPER BETA SCHEDULE (the authors' ceil rule); swap in optim's presets helper once merged.
-        options["beta_schedule"] = CeilBetaSchedule(
-            c.beta_init, c.beta_scale, c.beta_scale_interval, c.beta_max
-        )
+    if c.preset == "paper" and _optimizer_accepts("beta_schedule"):
+        options["beta_schedule"] = "ceil"  # the authors' released rule: beta_0 s^ceil(t / I)
+    if c.allow_decreasing_beta and _optimizer_accepts("allow_decreasing_beta"):
+        options["allow_decreasing_beta"] = True
     return make_optimizer(model.parameters(), c.method, **options, **base_kwargs)
 
 
@@ -966,8 +957,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--beta-scale",
-        type=_number(float, 1),
-        help=f"beta factor >= 1 every --beta-scale-interval (default {d.beta_scale})",
+        type=_POSITIVE,
+        help=f"beta factor every --beta-scale-interval, >= 1 unless --allow-decreasing-beta "
+        f"(default {d.beta_scale})",
+    )
+    g.add_argument(
+        "--allow-decreasing-beta",
+        action="store_true",
+        default=None,
+        help="accept --beta-scale < 1 (beta shrinks towards 0, and so do the weights)",
     )
     g.add_argument(
         "--beta-scale-interval",
@@ -1065,7 +1063,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Flags that a method ignores: given explicitly, they are refused rather than silently dropped.
-_BETA_FLAGS = ("beta_init", "beta_scale", "beta_scale_interval", "beta_max")
+_BETA_FLAGS = ("beta_init", "beta_scale", "beta_scale_interval", "beta_max",
+               "allow_decreasing_beta")  # fmt: skip
 _IGNORED_BY = {
     "float": _BETA_FLAGS + ("pq_reg", "pq_lambda"),
     "bc": _BETA_FLAGS + ("pq_reg", "pq_lambda"),
