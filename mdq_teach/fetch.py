@@ -12,8 +12,9 @@ Fashion-MNIST (Xiao et al., 2017) is looked for, in order, in Debian's ``dataset
 package (``/usr/share/datasets/fashion-mnist``), in ``ROOT/fashion-mnist``; if it is in neither, the
 Debian package is installed when this runs as root on a machine with ``apt-get``, and otherwise the
 four official ``.gz`` files are downloaded into ``ROOT/fashion-mnist`` and checked against their
-published MD5 sums. CIFAR-10/100 (Krizhevsky, 2009) come as the official python-version
-tarballs from the Toronto site, checked against their MD5 sums and extracted into ``ROOT``.
+published MD5 sums. CIFAR-10/100 (Krizhevsky, 2009) come as the official binary-version
+tarballs from the Toronto site (fixed-size records, read with numpy: no pickle is ever loaded),
+checked against their published MD5 sums and extracted into ``ROOT``.
 
 ``ROOT`` is ``--root`` when given, else the environment variable ``MDQ_DATA``, else
 ``~/.cache/mdq_teach``. This module needs only the standard library (tqdm, when installed, draws the
@@ -45,19 +46,30 @@ FASHION_FILES = {
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/"
+# The binary ("for C programs") archives: fixed-size records read with numpy, so loading CIFAR never
+# unpickles anything (the python-version archives hold pickles, which can run code when loaded).
+# Record layout: CIFAR-10 one label byte, CIFAR-100 a coarse then a fine label byte, then 3072
+# image bytes (the red, green and blue 32x32 planes, row-major).
 CIFAR = {
     "cifar10": {
-        "archive": "cifar-10-python.tar.gz",
-        "md5": "c58f30108f718f92721af3b95e74349a",
-        "folder": "cifar-10-batches-py",
-        "files": ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
-                  "test_batch", "batches.meta"),
+        "archive": "cifar-10-binary.tar.gz",
+        "md5": "c32a1d4ab5d03f1284b67883e8d87530",
+        "folder": "cifar-10-batches-bin",
+        "train": ("data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                  "data_batch_5.bin"),
+        "test": ("test_batch.bin",),
+        "files": ("data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                  "data_batch_5.bin", "test_batch.bin", "batches.meta.txt"),
+        "label_bytes": 1,
     },
     "cifar100": {
-        "archive": "cifar-100-python.tar.gz",
-        "md5": "eb9058c3a382ffc7106e4002c42a8d85",
-        "folder": "cifar-100-python",
-        "files": ("train", "test", "meta"),
+        "archive": "cifar-100-binary.tar.gz",
+        "md5": "03b5dce01913d631647c71ecec9e9cb8",
+        "folder": "cifar-100-binary",
+        "train": ("train.bin",),
+        "test": ("test.bin",),
+        "files": ("train.bin", "test.bin", "fine_label_names.txt", "coarse_label_names.txt"),
+        "label_bytes": 2,  # coarse, then fine: the fine label (100 classes) is the last one
     },
 }  # fmt: skip
 DATASETS = ("fashion-mnist", "cifar10", "cifar100")
@@ -188,7 +200,7 @@ def _extract(archive: Path, root: Path) -> None:
 def cifar(
     root: str | os.PathLike | None = None, name: str = "cifar10", download: bool = True
 ) -> Path:
-    """Make CIFAR-10 or CIFAR-100 available and return the extracted folder of pickled batches.
+    """Make CIFAR-10 or CIFAR-100 available and return the extracted folder of binary batches.
 
     Uses ``ROOT/<folder>`` when complete, else extracts ``ROOT/<archive>`` after checking its MD5,
     else (when ``download``) downloads the official archive with a progress bar first. Offline or

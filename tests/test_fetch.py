@@ -7,7 +7,6 @@ official formats, with the expected checksums patched to those archives' MD5 sum
 import gzip
 import hashlib
 import io
-import pickle
 import tarfile
 from pathlib import Path
 
@@ -41,25 +40,30 @@ def write_fashion(folder: Path, n_train=30, n_test=10, seed=0) -> dict:
     return arrays
 
 
+def cifar_records(name: str, n: int, rng) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """``n`` records of the CIFAR binary format: label byte(s), then 3072 image bytes."""
+    images = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    if name == "cifar10":
+        labels = rng.integers(0, 10, (n, 1), dtype=np.uint8)
+    else:  # coarse label (20 classes), then fine label (100 classes)
+        labels = np.stack([rng.integers(0, 20, n), rng.integers(0, 100, n)], 1).astype(np.uint8)
+    return np.concatenate([labels, images], 1).tobytes(), images, labels[:, -1].astype(np.int64)
+
+
 def write_cifar_archive(path: Path, name: str = "cifar10", per_batch=8, seed=0) -> dict:
-    """A tiny archive in the official python format: a tar.gz of pickled dicts with b"data"
-    (uint8 rows of 3072 = 3 planes of 32x32) and b"labels" / b"fine_labels"."""
+    """A tiny archive in the official binary format: a tar.gz of fixed-size records (see
+    ``cifar_records``) and the label-name text files. Returns {member: (images, labels)}."""
     rng = np.random.default_rng(seed)
     spec = fetch.CIFAR[name]
-    key, classes = (b"labels", 10) if name == "cifar10" else (b"fine_labels", 100)
     batches = {}
     with tarfile.open(path, "w:gz") as tar:
         for member in spec["files"]:
-            if "meta" in member:
-                content = {b"label_names": [b"x"] * classes}
+            if member.endswith(".txt"):
+                raw = b"x\n" * 10
             else:
-                n = per_batch * (5 if member == "train" else 1)
-                content = {
-                    b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                    key: rng.integers(0, classes, n).tolist(),
-                }
-                batches[member] = content
-            raw = pickle.dumps(content)
+                n = per_batch * (5 if member == "train.bin" else 1)
+                raw, images, labels = cifar_records(name, n, rng)
+                batches[member] = (images, labels)
             info = tarfile.TarInfo(f"{spec['folder']}/{member}")
             info.size = len(raw)
             tar.addfile(info, io.BytesIO(raw))
@@ -139,8 +143,9 @@ def test_cifar_download_verify_extract(monkeypatch, tmp_path, name):
     folder = fetch.cifar(root, name)
     assert folder == root / spec["folder"]
     first = spec["files"][0]
-    with open(folder / first, "rb") as f:
-        assert np.array_equal(pickle.load(f)[b"data"], batches[first][b"data"])
+    record = 3072 + spec["label_bytes"]
+    rows = np.fromfile(folder / first, np.uint8).reshape(-1, record)
+    assert np.array_equal(rows[:, spec["label_bytes"] :], batches[first][0])
     # Already extracted: a no-op even offline.
     monkeypatch.setattr(fetch, "CIFAR_URL", "file:///nonexistent/")
     assert fetch.cifar(root, name) == folder
@@ -152,15 +157,15 @@ def test_cifar_offline_error_names_command_and_files(monkeypatch, tmp_path):
         fetch.cifar(tmp_path, "cifar10")
     message = str(err.value)
     assert "python -m mdq_teach.fetch cifar10" in message
-    assert "cifar-10-python.tar.gz" in message and fetch.CIFAR["cifar10"]["md5"] in message
+    assert "cifar-10-binary.tar.gz" in message and fetch.CIFAR["cifar10"]["md5"] in message
     with pytest.raises(ValueError, match="python -m mdq_teach.fetch cifar100"):
         fetch.cifar(tmp_path, "cifar100", download=False)
     assert fetch.main(["cifar10", "--root", str(tmp_path)]) == 1
 
 
 def test_cifar_rejects_a_corrupt_archive(tmp_path):
-    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"not the archive")
-    with pytest.raises(ValueError, match="expected c58f30108f718f92721af3b95e74349a"):
+    (tmp_path / "cifar-10-binary.tar.gz").write_bytes(b"not the archive")
+    with pytest.raises(ValueError, match="expected c32a1d4ab5d03f1284b67883e8d87530"):
         fetch.cifar(tmp_path, "cifar10")
 
 

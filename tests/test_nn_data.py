@@ -1,6 +1,8 @@
 """mdq_teach.nn.data: the official formats, the split, normalisation, augmentation, batches."""
 
 import gzip
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,16 +45,46 @@ def test_cifar_from_an_official_format_archive(monkeypatch, tmp_path, name):
     raw = data.load_cifar(name, tmp_path)
     x, y = raw["train"]
     assert x.shape == (30, 3, 32, 32) and x.dtype == np.uint8
-    first = "data_batch_1" if name == "cifar10" else "train"
-    row, key = batches[first][b"data"][1], b"labels" if name == "cifar10" else b"fine_labels"
+    first = "data_batch_1.bin" if name == "cifar10" else "train.bin"
+    row, labels = batches[first][0][1], batches[first][1]
     # Row layout: the red plane (1024 bytes, row-major 32x32), then green, then blue.
     for c in range(3):
         for r, k in ((0, 0), (5, 31), (31, 7)):
             assert x[1, c, r, k] == row[c * 1024 + r * 32 + k]
-    assert y[1] == batches[first][key][1]
+    assert y[1] == labels[1]  # CIFAR-100: the fine label, the second label byte
+    assert np.array_equal(raw["test"][1], batches[fetch.CIFAR[name]["test"][0]][1])
     d = data.load(name, tmp_path, val_size=5)
     assert (len(d.train_x), len(d.val_x), len(d.test_x)) == (25, 5, 6)
     assert d.num_classes == (10 if name == "cifar10" else 100) and d.augment
+
+
+class _RunsCode:
+    """Unpickling this calls ``Path.touch(marker)``: the proof that a loader ran code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_crafted_cifar_files_run_no_code(monkeypatch, tmp_path):
+    archive = tmp_path / fetch.CIFAR["cifar10"]["archive"]
+    write_cifar_archive(archive, "cifar10", per_batch=2)
+    monkeypatch.setitem(fetch.CIFAR, "cifar10", dict(fetch.CIFAR["cifar10"], md5=md5(archive)))
+    folder = fetch.cifar(tmp_path, "cifar10", download=False)
+    marker = tmp_path / "code-ran"
+    evil = pickle.dumps({b"data": _RunsCode(marker)})
+    # A pickle where the python-format loader looked, and one in place of a binary batch file.
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(evil)
+    data.load_cifar("cifar10", tmp_path)
+    (folder / "data_batch_2.bin").write_bytes(evil)
+    with pytest.raises(ValueError, match="data_batch_2.bin holds .* not a positive multiple"):
+        data.load_cifar("cifar10", tmp_path)
+    assert not marker.exists()
+    pickle.loads(evil)  # the same bytes do run code when unpickled: the test can fail
+    assert marker.exists()
 
 
 def test_missing_cifar_names_the_fetch_command(tmp_path):
@@ -131,3 +163,19 @@ def test_eval_batches_cover_the_split_in_order():
     assert torch.equal(ys, d.test_y)
     with pytest.raises(ValueError, match="split"):
         next(data.eval_batches(d, "train"))
+
+
+def test_rank_shards_put_together_are_the_global_batch():
+    d = data.load("synthetic")
+    assert d.augment  # the shards must also get the global batch's crops and flips
+    whole = data.BatchStream(d, 48, seed=3, start=5)
+    shards = [data.BatchStream(d, 16, seed=3, start=5, rank=r, world=3) for r in range(3)]
+    for _ in range(12):  # crosses an epoch boundary (512 // 48 = 10 batches an epoch)
+        x, y = next(whole)
+        parts = [next(s) for s in shards]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x)
+        assert torch.equal(torch.cat([p[1] for p in parts]), y)
+    with pytest.raises(ValueError, match="rank"):
+        data.BatchStream(d, 16, seed=3, rank=3, world=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        data.BatchStream(d, 300, seed=3, world=2)

@@ -129,3 +129,17 @@ def test_bad_arguments():
         get_model("resnet18", 0)
     with pytest.raises(ValueError, match="in_channels"):
         get_model("resnet18", 10, 0)
+
+
+def test_mlp_is_per_example_and_matches_its_formula():
+    torch.manual_seed(0)
+    model = get_model("mlp", 10, 3, True, hidden=8, size=4)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    x = torch.randn(5, 3, 4, 4)
+    first, second = model.body[1], model.body[3]
+    want = torch.relu(x.reshape(5, -1) @ first.weight.T + first.bias) @ second.weight.T
+    with torch.no_grad():
+        assert torch.allclose(model(x), want + second.bias, atol=1e-6)
+        # An example's output does not depend on the rest of its batch (no batch statistics).
+        assert torch.allclose(model(x[:2]), model(x)[:2], atol=1e-6)
+    assert sum(p.numel() for p in model.parameters()) == 48 * 8 + 8 + 8 * 10 + 10

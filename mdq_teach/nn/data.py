@@ -14,7 +14,6 @@ a run resume from a checkpoint to exactly the result of an uninterrupted run.
 from __future__ import annotations
 
 import gzip
-import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -94,30 +93,45 @@ def load_fashion_mnist(root=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def load_cifar(name: str, root=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """CIFAR-10 or CIFAR-100 from the extracted official python archive, x uint8 ``[N, 3, 32, 32]``.
-
-    Each pickled batch is a dict with ``b"data"`` (rows of 3072 bytes: the red, green, then blue
-    32x32 plane) and ``b"labels"`` (CIFAR-10) or ``b"fine_labels"`` (CIFAR-100).
-    """
-    folder = fetch.data_root(root) / fetch.CIFAR[name]["folder"]
-    if not all((folder / f).is_file() for f in fetch.CIFAR[name]["files"]):
-        raise fetch.DatasetNotFoundError(
-            f"{name} not found in {folder}; run `python -m mdq_teach.fetch {name}`"
-            + (f" --root {root}" if root is not None else "")
+def read_cifar_binary(path: Path, label_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """One file of the CIFAR binary format: records of ``label_bytes`` label bytes (the last one is
+    the label used: CIFAR-100's fine label) followed by 3072 image bytes. Parsed with numpy only,
+    so a crafted file can at worst be refused, never run code."""
+    record = label_bytes + 3 * 32 * 32
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % record:
+        raise ValueError(
+            f"{path} holds {raw.size} bytes, not a positive multiple of the {record}-byte CIFAR "
+            "binary record; delete the folder and run `python -m mdq_teach.fetch` again"
         )
-    files = {"cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"])}
-    files["cifar100"] = (["train"], ["test"])
-    key = b"labels" if name == "cifar10" else b"fine_labels"
+    rows = raw.reshape(-1, record)
+    return rows[:, label_bytes:].reshape(-1, 3, 32, 32).copy(), rows[:, label_bytes - 1].astype(
+        np.int64
+    )
+
+
+def load_cifar(name: str, root=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """CIFAR-10 or CIFAR-100 from the extracted official binary archive, x uint8 ``[N, 3, 32, 32]``.
+
+    Every record is a label byte (CIFAR-100: coarse, then fine) and 3072 image bytes: the red,
+    green, then blue 32x32 plane. Nothing is unpickled (see :func:`read_cifar_binary`).
+    """
+    spec = fetch.CIFAR[name]
+    folder = fetch.data_root(root) / spec["folder"]
+    if not all((folder / f).is_file() for f in spec["files"]):
+        raise fetch.DatasetNotFoundError(
+            f"{name} not found in {folder}; run `python -m mdq_teach.fetch {name}"
+            + (f" --root {root}" if root is not None else "")
+            + "`"
+        )
     out = {}
-    for split, names in zip(("train", "test"), files[name], strict=True):
-        xs, ys = [], []
-        for n in names:
-            with open(folder / n, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
-            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(batch[key], dtype=np.int64))
-        out[split] = (np.concatenate(xs), np.concatenate(ys))
+    for split in ("train", "test"):
+        parts = [read_cifar_binary(folder / n, spec["label_bytes"]) for n in spec[split]]
+        x, y = (np.concatenate(a) for a in zip(*parts, strict=True))
+        classes = NUM_CLASSES[name]
+        if y.max() >= classes:
+            raise ValueError(f"{folder}: a {split} label is {y.max()}, expected < {classes}")
+        out[split] = (x, y)
     return out
 
 
@@ -204,16 +218,27 @@ def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     return (x - mean[:, None, None]) / std[:, None, None]
 
 
-def random_crop_flip(x: torch.Tensor, rng: np.random.Generator, pad: int = PAD) -> torch.Tensor:
+def random_crop_flip(
+    x: torch.Tensor,
+    rng: np.random.Generator,
+    pad: int = PAD,
+    total: int | None = None,
+    part: slice = slice(None),
+) -> torch.Tensor:
     """Random ``HxW`` crop of ``x`` zero-padded by ``pad`` pixels, then a random horizontal flip.
 
     ``x`` is a float batch ``[B, C, H, W]`` on any device; the random offsets come from the numpy
     ``rng`` on the CPU (so a batch is the same on every device) and the crop is a single gather.
-    Zero padding before normalisation is torchvision's ``RandomCrop(32, padding=4)``.
+    Zero padding before normalisation is torchvision's ``RandomCrop(32, padding=4)``. With
+    ``total`` and ``part``, ``x`` is the rows ``part`` of a batch of ``total`` images and gets
+    exactly the draws those rows get in the whole batch (one process's shard of a global batch).
     """
     b, _, h, w = x.shape
-    offsets = torch.from_numpy(rng.integers(0, 2 * pad + 1, (2, b))).to(x.device)
-    flip = torch.from_numpy(rng.random(b) < 0.5).to(x.device)
+    total = b if total is None else total
+    offsets = torch.from_numpy(rng.integers(0, 2 * pad + 1, (2, total))[:, part]).to(x.device)
+    flip = torch.from_numpy((rng.random(total) < 0.5)[part]).to(x.device)
+    if len(flip) != b:
+        raise ValueError(f"part {part} of a batch of {total} does not hold {b} images")
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     rows = offsets[0, :, None] + torch.arange(h, device=x.device)  # [B, H]
     cols = offsets[1, :, None] + torch.arange(w, device=x.device)  # [B, W]
@@ -230,16 +255,36 @@ class BatchStream:
     generator seeded by ``(seed, epoch)``; the last incomplete batch of an epoch is dropped so every
     batch has ``batch_size`` images. Augmentation noise for iteration ``i`` has its own generator.
     Resuming at iteration ``i`` therefore reproduces exactly the batches of an uninterrupted run.
+
+    With ``world`` processes, ``batch_size`` is per process: global batch ``i`` has
+    ``batch_size * world`` images and process ``rank`` takes its contiguous ``rank``-th shard,
+    augmented exactly as in the global batch. The union over ranks is the batch of one process
+    with ``batch_size * world``.
     """
 
-    def __init__(self, data: ImageData, batch_size: int, seed: int, start: int = 0):
+    def __init__(
+        self,
+        data: ImageData,
+        batch_size: int,
+        seed: int,
+        start: int = 0,
+        rank: int = 0,
+        world: int = 1,
+    ):
         n = len(data.train_x)
-        if not 0 < batch_size <= n:
-            raise ValueError(f"batch_size must be in (0, {n}], got {batch_size}")
+        if not 0 <= rank < world:
+            raise ValueError(f"rank must be in [0, world={world}), got {rank}")
+        if not 0 < batch_size * world <= n:
+            raise ValueError(
+                f"batch_size must be in (0, {n // world}] (with {world} process(es) and {n} "
+                f"training images), got {batch_size}"
+            )
         if start < 0 or seed < 0:
             raise ValueError(f"start and seed must be >= 0, got start={start}, seed={seed}")
-        self.data, self.batch_size, self.seed, self.iteration = data, batch_size, seed, start
-        self.per_epoch = n // batch_size
+        self.data, self.seed, self.iteration = data, seed, start
+        self.rank, self.world, self.local = rank, world, batch_size
+        self.batch_size = batch_size * world  # the global batch
+        self.per_epoch = n // self.batch_size
         self._epoch, self._order = -1, None
 
     def _rng(self, stream: int, index: int) -> np.random.Generator:
@@ -260,10 +305,12 @@ class BatchStream:
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
         d = self.data
-        idx = self.indices(self.iteration).to(d.train_x.device)
+        part = slice(self.rank * self.local, (self.rank + 1) * self.local)
+        idx = self.indices(self.iteration)[part].to(d.train_x.device)
         x = d.train_x[idx].float() / 255
         if d.augment:
-            x = random_crop_flip(x, self._rng(1, self.iteration))
+            rng = self._rng(1, self.iteration)
+            x = random_crop_flip(x, rng, total=self.batch_size, part=part)
         self.iteration += 1
         return normalize(x, d.mean, d.std), d.train_y[idx]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ARCHS = ("vgg16", "resnet18", "mobilenetv2", "smallconv")
+ARCHS = ("vgg16", "resnet18", "mobilenetv2", "smallconv", "mlp")
 VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 # MobileNetV2 stages (expansion t, channels c, blocks n, first stride s), Table 2 of Sandler et al.,
 # with the second stage's stride 2 -> 1 and a stride-1 stem for 32x32 inputs (4x4 before pooling).
@@ -196,11 +196,31 @@ class SmallConvNet(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
+class MLP(nn.Module):
+    """A network without BatchNorm: flatten, one hidden ReLU layer, the classifier. Its output for
+    an image does not depend on the rest of the batch, which makes it the network on which
+    multi-process training must match one process exactly (tests); not one of the paper's."""
+
+    def __init__(self, num_classes=10, in_channels=1, quantized=True, hidden=32, size=28):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_channels * size * size, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, num_classes),
+        )
+        init_paper_(self)
+
+    def forward(self, x):
+        return self.body(x)
+
+
 _MODELS = {
     "vgg16": VGG16,
     "resnet18": ResNet18,
     "mobilenetv2": MobileNetV2,
     "smallconv": SmallConvNet,
+    "mlp": MLP,
 }
 
 
@@ -211,7 +231,8 @@ def get_model(
 
     ``quantized=True`` drops BatchNorm's affine parameters (the paper's quantized networks);
     ``False`` keeps them (the float reference REF). ``kwargs`` go to the model's constructor
-    (``width``, ``hidden`` and the input ``size`` of ``smallconv``).
+    (``width``, ``hidden`` and the input ``size`` of ``smallconv``; ``hidden`` and ``size`` of
+    ``mlp``).
     """
     if name not in _MODELS:
         raise ValueError(f"arch must be one of {ARCHS}, got {name!r}")
