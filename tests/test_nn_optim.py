@@ -92,6 +92,7 @@ def _kwargs(method, quantizer):
 
 
 @pytest.mark.parametrize("method,quantizer", ALL_CONFIGS)
+@pytest.mark.fidelity("md:eq6", "md:eq10")
 def test_every_method_trains_stays_in_hull_and_rounds_exactly(method, quantizer):
     x, y = _data()
     net = _mlp()
@@ -205,6 +206,7 @@ def test_load_state_dict_rejects_another_method():
         make_optimizer(_mlp().parameters(), "bc").load_state_dict(sd)
 
 
+@pytest.mark.fidelity("md:alg1", "md:alg2")
 def test_beta_schedule_multiplies_every_interval_from_step_zero_and_caps():
     net = _mlp()
     opt = make_optimizer(
@@ -291,6 +293,7 @@ def test_lr_scheduler_drives_the_inner_step():
     assert torch.allclose(aux[1] - aux[2], torch.full((2,), 0.05))
 
 
+@pytest.mark.fidelity("md:eq10")
 def test_u_space_state_has_one_axis_per_level():
     net = nn.Linear(3, 2)
     opt = make_optimizer(net.parameters(), "md-softmax", levels=(-1, 0, 1))
@@ -374,6 +377,7 @@ def test_mixed_dtypes_in_a_quantized_group_are_rejected():
         make_optimizer([a, b], "md-tanh-s")
 
 
+@pytest.mark.fidelity("pc:a")
 def test_method_table_covers_every_method_from_the_registry():
     rows = method_table()
     assert [r["method"] for r in rows] == list(METHODS)
