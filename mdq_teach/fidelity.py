@@ -127,34 +127,30 @@ def _split_ids(text: str) -> list[str]:
 def scan_chapter(path: Path, name: str) -> list[tuple[str, Section]]:
     """``(id, section)`` for every marker of one chapter, linked to the heading above it.
 
-    Headings inside fenced blocks (code cells, directives) are not sections and are skipped;
-    a marker before the first heading links to the chapter's top.
+    Headings inside fenced blocks (code cells, directives) are not sections and are skipped, but
+    markers count there too; a marker before the first heading links to the chapter's top.
     """
     found, fence, chapter, current = [], None, "", None
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         stripped = line.strip()
-        if fence is not None:
+        if fence is not None:  # a marker may sit inside a directive (a theorem, a proof)
             if stripped.startswith(fence) and stripped.rstrip(fence[0]) == "":
                 fence = None
-            continue
-        m = _FENCE.match(stripped)
-        if m:
-            fence = m.group("fence")
-            continue
-        m = _HEADING.match(line)
-        if m:
-            title = m.group("title")
-            if len(m.group("level")) == 1 and not chapter:
+        elif _FENCE.match(stripped):
+            fence = _FENCE.match(stripped).group("fence")
+        elif _HEADING.match(line):
+            title = _HEADING.match(line).group("title")
+            if line.startswith("# ") and not chapter:
                 chapter = title
             current = (title, anchor(title))
-            continue
-        m = _CHAPTER_MARKER.match(line)
+        m = _CHAPTER_MARKER.match(stripped)
         if m:
-            title, anc = current if current else (chapter or name, "")
+            title, anc = current if current else (None, "")
             for item_id in _split_ids(m.group("ids")):
-                found.append((item_id, Section(name, chapter or name, title, anc, lineno)))
-    # The chapter title is known only once its heading is read; fill it in for early markers.
-    return [(i, Section(s.file, chapter or s.file, s.title, s.anchor, s.line)) for i, s in found]
+                found.append((item_id, title, anc, lineno))
+    # The chapter title is known only once its heading is read; early markers link to the top.
+    chapter = chapter or name
+    return [(i, Section(name, chapter, t or chapter, a, n)) for i, t, a, n in found]
 
 
 def _fidelity_ids(decorator: ast.expr) -> list[str] | None:
