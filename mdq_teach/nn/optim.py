@@ -1,6 +1,6 @@
 """One optimizer for every quantization method: aux state, projection, route, base optimizer.
 
-The loop (DESIGN.md section 1), for each quantized parameter group:
+The loop (docs/design.md §1), for each quantized parameter group:
 
 1. the loss gradient ``g = df/dw`` arrives in the model's parameters (which always hold the primal
    weights the network computes with);

@@ -1,6 +1,6 @@
 """Projections, routes and rounding on tensors: the swappable parts of the one training loop.
 
-Every method of both papers (DESIGN.md section 1) keeps an auxiliary tensor ``aux`` that a torch
+Every method of both papers (docs/design.md §1) keeps an auxiliary tensor ``aux`` that a torch
 base optimizer moves, and maps it to the primal value the network computes with by a projection
 ``P_beta``. Methods differ only in three parts, each defined here once:
 
@@ -15,7 +15,7 @@ base optimizer moves, and maps it to the primal value the network computes with 
 All functions work on flat tensors (one tensor holds every weight of a parameter group), so each
 step is a handful of vectorised kernels whatever the number of layers. Levels are a sorted tuple of
 Python floats ``q_0 < q_1 < ... < q_{d-1}``; gaps between neighbours have midpoints ``m_i`` and
-half-widths ``h_i``. Ties go to the upper level everywhere (``sign(0) = +1``, DESIGN.md sec. 4).
+half-widths ``h_i``. Ties go to the upper level everywhere (``sign(0) = +1``, docs/design.md §5).
 
 The numpy twins of the ProxConnect quantizers live in ``mdq_teach.prox`` and use the same formulas.
 """

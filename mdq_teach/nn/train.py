@@ -1,6 +1,6 @@
 """The training loop of the paper's protocol, with exact resume, and its command line.
 
-One run (DESIGN.md section 4): ``iterations`` steps of the chosen method on random batches; the
+One run (docs/design.md §4): ``iterations`` steps of the chosen method on random batches; the
 learning rate is ``lr * lr_scale ** (t // lr_interval)`` at iteration ``t`` (set by hand before each
 step, so nothing changes it at iteration 0); beta follows the optimizer's own schedule. Every
 ``eval_interval`` iterations the network is rounded to the levels, its BatchNorm statistics are
@@ -45,7 +45,7 @@ from .presets import PROTOCOL, paper_preset
 
 @dataclass
 class TrainConfig:
-    """Every setting of a run. Defaults are the protocol's (DESIGN.md section 4) and, for the
+    """Every setting of a run. Defaults are the protocol's (docs/design.md §4) and, for the
     method's own hyperparameters, Table 8's CIFAR-10 / ResNet-18 / MD-tanh-S column."""
 
     dataset: str = "cifar10"
