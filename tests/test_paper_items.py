@@ -80,6 +80,39 @@ def test_two_step_mirror_descent_on_the_simplex_with_a_numerical_bregman_project
         np.testing.assert_allclose(simplex.eg_step(x, g, eta), res.x, atol=1e-6)
 
 
+@pytest.mark.fidelity("md:eq34")
+@pytest.mark.parametrize("method", ["eg", "pgd"])
+def test_standard_md_bound_with_constants_written_here(method):
+    """Eq. 34 for the matrix game of chapter 2: EG (entropy, l1) and PGD (Euclidean, l2)."""
+    game = simplex.MatrixGame.random(200, 10, seed=4)
+    a, d, t = game.payoff, game.dim, 200
+    if method == "eg":  # R^2 = log d from the uniform start, L = max |g|_inf, rho = 1 (Pinsker)
+        r2, lip = np.log(d), np.abs(a).max()
+    else:  # R^2 = max |x - x0|^2 / 2 over the simplex, L = the largest column norm
+        r2, lip = (1 - 1 / d) / 2, np.linalg.norm(a, axis=0).max()
+    eta, bound = np.sqrt(r2) / lip * np.sqrt(2 / t), np.sqrt(r2) * lip * np.sqrt(2 / t)
+    x, total = np.full(d, 1 / d), np.zeros(d)
+    for _ in range(t):
+        total += x
+        g = a[:, np.argmax(a.T @ x)]
+        if method == "eg":
+            x = x * np.exp(-eta * (g - g.min()))
+            x /= x.sum()
+        else:
+            x = simplex.project_simplex(x - eta * g)
+    gap = np.max(a.T @ (total / t)) - game.optimum
+    assert 0 < gap <= bound
+    assert simplex.theory_bound(method, game, t) == pytest.approx(bound)
+    assert simplex.theory_step(method, game, t) == pytest.approx(eta)
+
+
+@pytest.mark.fidelity("md:eq16")
+@given(st.lists(st.floats(-5, 5), min_size=3, max_size=3), st.floats(-50, 50), st.floats(0.1, 10))
+def test_softmax_is_invariant_to_adding_a_constant(u_tilde, c, beta):
+    m, u_tilde = Softmax((-1.0, 0.0, 1.0)), np.array(u_tilde)
+    np.testing.assert_allclose(m.project(u_tilde + c, beta), m.project(u_tilde, beta), rtol=1e-9)
+
+
 # -- App. A.2: the KKT derivation of Eq. 15 ----------------------------------------------------
 
 
