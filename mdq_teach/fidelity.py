@@ -64,6 +64,7 @@ class Table:
     sources: dict
     items: list[Item]
     unknown: list[str]  # markers naming no item: "file:line: id"
+    misplaced: list[str] = field(default_factory=list)  # on a function that is not a test
 
 
 def load_items(path: Path | str = ITEMS_FILE) -> tuple[dict, list[Item]]:
@@ -207,7 +208,7 @@ def build(book_dir: Path | str = ROOT / "book", tests_dir: Path | str = ROOT / "
         items_file = book_dir / "data" / "paper_items.yaml"
     sources, items = load_items(Path(items_file))
     by_id = {item.id: item for item in items}
-    unknown = []
+    unknown, misplaced = [], []
     for path in sorted(book_dir.glob("*.md")):
         for item_id, section in scan_chapter(path, path.name):
             if item_id in by_id:
@@ -216,16 +217,19 @@ def build(book_dir: Path | str = ROOT / "book", tests_dir: Path | str = ROOT / "
                 unknown.append(f"{path.name}:{section.line}: {item_id}")
     for path in sorted(tests_dir.glob("*.py")):
         for item_id, test in scan_tests(path, path.name):
-            if item_id in by_id:
+            if not test.name.split(".")[-1].startswith("test"):
+                misplaced.append(f"{path.name}:{test.line}: {item_id} on {test.name}")
+            elif item_id in by_id:
                 by_id[item_id].tests.append(test)
             else:
                 unknown.append(f"{path.name}:{test.line}: {item_id}")
-    return Table(sources, items, unknown)
+    return Table(sources, items, unknown, misplaced)
 
 
 def problems(table: Table) -> list[str]:
     """Everything that makes the table dishonest: one line each, empty when all is well."""
     out = [f"marker names no item in the registry: {u}" for u in table.unknown]
+    out += [f"marker on a function pytest does not run: {m}" for m in table.misplaced]
     for item in table.items:
         if item.covered and not item.sections:
             out.append(f"{item.id}: covered, but no chapter has '% fidelity: {item.id}'")

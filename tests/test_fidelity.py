@@ -104,6 +104,11 @@ class TestGroup:
 @pytest.mark.fidelity("md:missing")
 def test_unknown():
     pass
+
+
+@pytest.mark.fidelity("md:eq2")
+def helper():
+    pass
 '''
 
 
@@ -144,7 +149,8 @@ def test_problems_name_every_gap(tree):
     assert "md:eq2: covered, but no test has @pytest.mark.fidelity('md:eq2')" in problems
     assert any(p.startswith("md:tab1: marked 'covered: false' but has markers") for p in problems)
     assert any("md:nope" in p for p in problems) and any("md:missing" in p for p in problems)
-    assert len(problems) == 4
+    assert "marker on a function pytest does not run: test_demo.py:28: md:eq2 on helper" in problems
+    assert len(problems) == 5
 
 
 def test_markdown_links_sections_and_states_reasons(tree):
