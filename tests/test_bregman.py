@@ -29,6 +29,7 @@ def _point(m, fraction):
 
 @pytest.mark.parametrize("m", INTERVAL_MAPS, ids=IDS)
 @given(fp=fractions, fq=fractions, beta=betas)
+@pytest.mark.fidelity("md:def2", "md:eq3")
 def test_map_divergence_is_eq_3_of_its_potential(m, fp, fq, beta):
     p, q = _point(m, fp), _point(m, fq)
     generic = bregman(
@@ -39,6 +40,7 @@ def test_map_divergence_is_eq_3_of_its_potential(m, fp, fq, beta):
 
 @pytest.mark.parametrize("m", INTERVAL_MAPS, ids=IDS)
 @given(fp=fractions, fq=fractions, beta=betas)
+@pytest.mark.fidelity("md:def2")
 def test_divergence_is_positive_off_the_diagonal_and_zero_on_it(m, fp, fq, beta):
     p, q = _point(m, fp), _point(m, fq)
     assert m.bregman(p, p, beta) == 0.0
@@ -58,6 +60,7 @@ def test_divergence_on_the_boundary(m):
 
 @pytest.mark.parametrize("m", INTERVAL_MAPS, ids=IDS)
 @given(fa=fractions, fb=fractions, fc=fractions, beta=betas)
+@pytest.mark.fidelity("md:eq36")
 def test_three_point_identity_for_every_interval_map(m, fa, fb, fc, beta):
     a, b, c = (_point(m, f) for f in (fa, fb, fc))
     lhs, rhs = three_point_identity(
@@ -90,6 +93,7 @@ def test_three_point_identity_sign_convention_with_a_quadratic():
 
 
 @given(simplex3, simplex3, betas)
+@pytest.mark.fidelity("md:eq19")
 def test_negative_entropy_divergence_is_kl(p, q, beta):
     explicit = float(np.sum(p * np.log(p / q)))
     assert kl(p, q) == pytest.approx(explicit, rel=1e-9, abs=1e-14)

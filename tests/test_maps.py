@@ -28,6 +28,7 @@ def _point(m, fraction):
 
 
 @given(st.floats(-5, 5), betas)
+@pytest.mark.fidelity("md:ex1", "md:eq12", "md:eq13", "md:eq14", "md:eq26")
 def test_tanh_projection_inverse_and_potential_are_eq_12_13_14(s, beta):
     m = Tanh()
     assert m.project(s, beta) == pytest.approx(np.tanh(beta * s), abs=1e-15)
@@ -38,6 +39,7 @@ def test_tanh_projection_inverse_and_potential_are_eq_12_13_14(s, beta):
 
 
 @given(st.floats(-3, 3), betas)
+@pytest.mark.fidelity("md:ex3", "md:eq21")
 def test_shifted_tanh_default_is_eq_21(s, beta):
     eq21 = 0.5 * (np.tanh(beta * (s + 0.5)) + np.tanh(beta * (s - 0.5)))
     assert ShiftedTanh().project(s, beta) == pytest.approx(eq21, abs=1e-14)
@@ -75,6 +77,7 @@ def test_project_inverts_inverse_on_the_open_domain(m, fraction, beta):
 
 @pytest.mark.parametrize("m", INTERVAL_MAPS + [Euclidean(-1, 2)], ids=THEOREM1_IDS + ["Euclid"])
 @given(fraction=st.floats(0.01, 0.99), beta=st.floats(0.5, 5.0))
+@pytest.mark.fidelity("md:def1", "md:thm1", "md:thm3")
 def test_derivative_of_potential_is_inverse(m, fraction, beta):
     # Central differences: truncation h^2 Phi'''/6 <= ~1e-7 at 1% from the boundary, roundoff
     # eps |Phi| / h ~ 1e-11, so 1e-6 relative is a safe margin.
@@ -85,6 +88,7 @@ def test_derivative_of_potential_is_inverse(m, fraction, beta):
 
 @pytest.mark.parametrize("m", INTERVAL_MAPS, ids=THEOREM1_IDS)
 @pytest.mark.parametrize("beta", [0.5, 3.0])
+@pytest.mark.fidelity("md:thm1", "md:thm3")
 def test_potential_differences_are_integrals_of_the_inverse(m, beta):
     # Theorem 1: Phi(b) - Phi(a) = integral_a^b P^{-1}(y) dy. Substituting y = P(s) turns it into
     # the Stieltjes integral of s dP(s), summed here with the midpoint rule on 2e5 cells
@@ -97,6 +101,7 @@ def test_potential_differences_are_integrals_of_the_inverse(m, beta):
 
 
 @pytest.mark.parametrize("m", INTERVAL_MAPS, ids=THEOREM1_IDS)
+@pytest.mark.fidelity("md:def1")
 def test_inverse_is_infinite_exactly_on_the_boundary(m):
     out = m.inverse(np.array([m.lo, m.hi]), 2.0)
     assert out[0] == -np.inf and out[1] == np.inf
@@ -132,6 +137,7 @@ def test_euclidean_md_is_a_clipped_gradient_step(x, g, eta, beta):
 
 
 @given(st.lists(st.floats(-5, 5), min_size=3, max_size=3), betas)
+@pytest.mark.fidelity("md:ex2", "md:eq16", "md:eq17", "md:eq18")
 def test_softmax_projection_and_inverse_are_eq_16_and_18(u_tilde, beta):
     m = Softmax((-1, 0, 1))
     u_tilde = np.array(u_tilde)
@@ -145,6 +151,7 @@ def test_softmax_projection_and_inverse_are_eq_16_and_18(u_tilde, beta):
 
 
 @given(st.lists(st.floats(0.05, 1), min_size=4, max_size=4), st.floats(-1, 1), betas)
+@pytest.mark.fidelity("md:eq19")
 def test_softmax_potential_gradient_along_the_simplex_is_the_inverse(raw, tilt, beta):
     m = Softmax((-1, 0, 1, 2))
     u = np.array(raw) / np.sum(raw)
@@ -185,6 +192,7 @@ def test_two_level_softmax_is_tanh_at_half_beta(a0, a1, g_w, eta, beta):
     assert np.array_equal(sm.weights(sm.round(u)), tanh.round(w))
 
 
+@pytest.mark.fidelity("md:eq8")
 def test_softmax_weights_and_lifted_gradient_follow_eq_8():
     m = Softmax((-1, 0, 1))
     u = np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])

@@ -99,6 +99,7 @@ def _close(xs, ys, tol=1e-12):
 
 
 @pytest.mark.parametrize("levels", [(-1, 1), (-1, 0, 1)])
+@pytest.mark.fidelity("md:eq23")
 def test_md_tanh_s_applies_the_unmodified_gradient_to_the_aux_variable(levels):
     """Eq. 23: x~ <- x~ - eta g, with g taken at w = P_beta(x~) (the STE)."""
     a, b, w0 = _problem()
@@ -126,6 +127,7 @@ def test_gd_tanh_applies_beta_one_minus_w_squared_times_the_gradient():
 
 
 @pytest.mark.parametrize("levels", [(-1, 1), (-1, 0, 1), (0, 1, 3)])
+@pytest.mark.fidelity("md:eq1")
 def test_gd_tanh_is_gradient_descent_on_f_of_p(levels):
     """The chain-rule route equals autograd through the (shifted) tanh projection."""
     a, b, w0 = _problem()
@@ -138,6 +140,7 @@ def test_gd_tanh_is_gradient_descent_on_f_of_p(levels):
         _close([traj[t + 1]], [shifted_tanh(x, beta_at(t + 1), levels)])
 
 
+@pytest.mark.fidelity("md:eq15")
 def test_md_tanh_is_eq_15_and_its_atanh_form():
     """Eq. 15 written literally; beta changes do not move w (the primal is the state)."""
     a, b, w0 = _problem()
@@ -201,6 +204,7 @@ def _u_init(w0, levels):
 
 
 @pytest.mark.parametrize("levels", [(-1, 0, 1), (-2, 0, 1, 5), *TWO_LEVELS])
+@pytest.mark.fidelity("md:eq20")
 def test_md_softmax_is_exponentiated_gradient_eq_20(levels):
     """The general softmax form of Eq. 20; two levels run the sigmoid-of-difference form."""
     a, b, w0 = _problem()
@@ -282,6 +286,7 @@ def test_bc_cancels_the_gradient_outside_the_hull_and_takes_the_sign():
     _close([_aux(opt)], [x])
 
 
+@pytest.mark.fidelity("pc:a")
 def test_proxconnect_hard_equals_bc_without_gradient_cancellation():
     _, _, w0 = _problem()
     pc, opt_pc = _run("proxconnect", quantizer="hard", w0=2.5 * w0)
@@ -294,6 +299,7 @@ def test_proxconnect_hard_equals_bc_without_gradient_cancellation():
 
 
 @pytest.mark.parametrize("levels", [(-1, 1), (-1, 0, 1)])
+@pytest.mark.fidelity("pc:a")
 def test_proxconnect_tanh_equals_md_tanh_s(levels):
     pc, opt_pc = _run("proxconnect", quantizer="tanh", levels=levels)
     md, opt_md = _run("md-tanh-s", levels=levels)
@@ -362,6 +368,7 @@ def test_pq_prox_is_the_global_minimiser_of_its_objective(x, strength, levels, r
     assert ours <= _brute_prox(x, strength, levels, reg) + 1e-12
 
 
+@pytest.mark.fidelity("md:eq24")
 @pytest.mark.parametrize("clamp", [True, False])
 def test_pq_step_is_a_gradient_step_then_the_prox_with_linearly_growing_lambda(clamp):
     """L2 is (x - q)^2, so its prox is (y + 2 s q) / (1 + 2 s); the clamp to [-1, 1] is the
@@ -394,6 +401,7 @@ def test_pq_step_is_a_gradient_step_then_the_prox_with_linearly_growing_lambda(c
 # Adam as the base optimizer
 
 
+@pytest.mark.fidelity("md:alg2")
 def test_md_tanh_s_with_adam_matches_a_hand_written_reference():
     a, b, w0 = _problem()
     traj, _ = _run("md-tanh-s", base="adam", lr=0.01, betas=(0.8, 0.99))
@@ -406,6 +414,7 @@ def test_md_tanh_s_with_adam_matches_a_hand_written_reference():
         _close([traj[t + 1]], [torch.tanh(beta_at(t + 1) * x.detach())])
 
 
+@pytest.mark.fidelity("md:alg1")
 def test_md_tanh_with_adam_uses_adams_direction_in_eq_15():
     """MD-tanh with Adam: w <- tanh(atanh(w) - beta eta d), d Adam's direction from g."""
     a, b, w0 = _problem()
@@ -426,6 +435,7 @@ def test_md_tanh_with_adam_uses_adams_direction_in_eq_15():
 
 
 @given(x=st.floats(-4, 4), beta=st.floats(0.2, 8))
+@pytest.mark.fidelity("md:eq21")
 def test_shifted_tanh_is_eq_21_for_ternary_and_tanh_for_binary(x, beta):
     t = torch.tensor([x], dtype=D64)
     eq21 = 0.5 * (math.tanh(beta * (x + 0.5)) + math.tanh(beta * (x - 0.5)))

@@ -92,6 +92,7 @@ def _kwargs(method, quantizer):
 
 
 @pytest.mark.parametrize("method,quantizer", ALL_CONFIGS)
+@pytest.mark.fidelity("md:eq6", "md:eq10")
 def test_every_method_trains_stays_in_hull_and_rounds_exactly(method, quantizer):
     x, y = _data()
     net = _mlp()
@@ -210,6 +211,7 @@ def test_load_state_dict_rejects_another_method():
         make_optimizer(_mlp().parameters(), "bc").load_state_dict(sd)
 
 
+@pytest.mark.fidelity("md:alg1", "md:alg2")
 def test_beta_schedule_multiplies_every_interval_from_step_zero_and_caps():
     net = _mlp()
     opt = make_optimizer(
@@ -300,6 +302,7 @@ def test_lr_scheduler_drives_the_inner_step():
     torch.testing.assert_close(aux[1] - aux[2], torch.full((1, 2), 0.05), rtol=0, atol=1e-7)
 
 
+@pytest.mark.fidelity("md:eq10")
 @pytest.mark.parametrize("levels", [(-1, 0, 1), (-1, 1)])
 def test_u_space_state_has_a_leading_axis_per_level(levels):
     net = nn.Linear(3, 2)
@@ -413,6 +416,7 @@ def test_mixed_dtypes_get_float32_or_wider_latents():
         make_optimizer([nn.Parameter(torch.zeros(2)), torch.zeros(2, dtype=torch.long)], "bc")
 
 
+@pytest.mark.fidelity("pc:a")
 def test_method_table_covers_every_method_from_the_registry():
     rows = method_table()
     assert [r["method"] for r in rows] == list(METHODS)

@@ -68,3 +68,17 @@ def test_every_chapter_is_in_the_table_of_contents():
     listed = {c["file"] for part in toc["parts"] for c in part["chapters"]}
     chapters = {f"book/{p.stem}" for p in (ROOT / "book").glob("[0-9][0-9]_*.md")}
     assert chapters <= listed, f"chapters missing from _toc.yml: {sorted(chapters - listed)}"
+
+
+def test_design_document_exists_and_every_citation_names_one_of_its_sections():
+    design = (ROOT / "docs" / "design.md").read_text()
+    sections = set(re.findall(r"^## (\d+)\. ", design, re.M))
+    assert {"1", "2", "3", "4", "5", "6"} <= sections
+    cited = []
+    for path in sorted((ROOT / "mdq_teach").rglob("*.py")):
+        text = path.read_text()
+        assert "DESIGN.md" not in text, f"{path.name} cites DESIGN.md, which is docs/design.md"
+        cited += [(path.name, n) for n in re.findall(r"docs/design\.md §(\d+)", text)]
+    assert cited, "the code cites the design document by section"
+    assert [c for c in cited if c[1] not in sections] == []
+    assert "docs/design.md" in (ROOT / "README.md").read_text()

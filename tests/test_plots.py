@@ -32,6 +32,7 @@ def _close_figures():
     plt.close("all")
 
 
+@pytest.mark.fidelity("md:fig2")
 def test_projection_panels_plot_the_map_inverse_and_potential_for_each_beta():
     m = _Tanh()
     betas = [1.0, 4.0]

@@ -40,6 +40,7 @@ def nearest(theta, levels):
     a=st.floats(-6, 6),
     b=st.floats(-6, 6),
 )
+@pytest.mark.fidelity("pc:b")
 def test_every_quantizer_is_monotone(name, levels, beta, a, b):
     P = prox.get_quantizer(name, levels)
     lo, hi = min(a, b), max(a, b)
@@ -168,6 +169,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("name, levels, beta", CASES)
+@pytest.mark.fidelity("pc:b")
 def test_recovered_regulariser_reproduces_the_quantizer_through_a_numerical_prox(
     name, levels, beta
 ):
@@ -259,6 +261,7 @@ def test_regulariser_vanishes_at_the_lowest_level_and_rejects_nan(name):
 # ---------------------------------------------------------------- which maps are proximal
 
 
+@pytest.mark.fidelity("pc:b")
 def test_is_proximal_map_verdicts():
     tanh = prox.TanhQuantizer()
     for beta in (0.5, 1.0):
@@ -286,6 +289,7 @@ def test_is_proximal_map_verdicts():
     g=st.floats(-5, 5),
     eta=st.floats(0.001, 1.0),
 )
+@pytest.mark.fidelity("pc:c1", "pc:d1")
 def test_proxconnect_with_hard_quantizer_is_a_bc_step(theta, g, eta):
     theta = np.asarray(theta)
     grad = np.full_like(theta, g)
@@ -310,6 +314,7 @@ def test_proxconnect_with_tanh_is_an_md_tanh_s_step(theta, g, eta, beta):
     np.testing.assert_array_equal(w, np.tanh(beta * (theta - eta * grad)))
 
 
+@pytest.mark.fidelity("pc:d1")
 def test_proxconnect_trajectories_on_the_toy_equal_bc_and_md_tanh_s():
     kw = dict(problem=toy.Quadratic(center=-0.3), x_tilde0=0.8, beta=2.0, eta=0.05, steps=200)
     pc_hard = toy.run("proxconnect", quantizer=prox.HardQuantizer(), **kw)
@@ -318,6 +323,7 @@ def test_proxconnect_trajectories_on_the_toy_equal_bc_and_md_tanh_s():
     np.testing.assert_array_equal(pc_tanh, toy.run("md-tanh-s", beta_growth=1.02, **kw))
 
 
+@pytest.mark.fidelity("pc:c1")
 def test_dual_averaging_is_bc_step_for_step():
     rng = np.random.default_rng(1)
     etas = rng.uniform(0.01, 0.2, 60)
@@ -331,6 +337,7 @@ def test_dual_averaging_is_bc_step_for_step():
         np.testing.assert_array_equal(da[t + 1], w)
 
 
+@pytest.mark.fidelity("pc:c1", "pc:d1")
 def test_dual_averaging_with_binaryrelax_regulariser_is_pc_with_beta_the_sum_of_steps():
     # r = dist(w, Q)^2 / 2, so mu r has prox (theta + mu Q(theta)) / (1 + mu): beta_t = mu_t.
     etas = np.full(40, 0.1)
@@ -346,6 +353,7 @@ def test_dual_averaging_with_binaryrelax_regulariser_is_pc_with_beta_the_sum_of_
 
 
 @given(levels=level_sets(), w=st.lists(st.floats(-10, 10), min_size=1, max_size=20))
+@pytest.mark.fidelity("pc:a")
 def test_post_training_quantize_lands_on_the_levels(levels, w):
     out = prox.post_training_quantize(np.asarray(w), prox.TanhQuantizer(levels))
     assert np.all(np.isin(out, levels))

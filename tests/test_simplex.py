@@ -105,6 +105,7 @@ def test_subgradient_satisfies_the_subgradient_inequality():
 
 
 @pytest.mark.parametrize("method", simplex.METHODS)
+@pytest.mark.fidelity("md:eq34")
 def test_theory_step_meets_the_textbook_bound(method):
     game = simplex.MatrixGame.random(200, 10, seed=4)
     steps = 200

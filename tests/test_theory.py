@@ -21,6 +21,7 @@ VALID = {
 
 
 @pytest.mark.parametrize("name", VALID)
+@pytest.mark.fidelity("md:thm1", "md:thm3")
 def test_valid_projections_pass_every_condition(name):
     P, lo, hi = VALID[name]
     report = check_projection(P, lo, hi)
@@ -88,6 +89,7 @@ def test_report_renders_as_text_and_html():
         (lambda s: 0.5 * s, True, True),
     ],
 )
+@pytest.mark.fidelity("pc:b")
 def test_proximal_map_criterion(P, monotone, nonexpansive):
     report = is_proximal_map(P, -2, 2)
     assert report.monotone == monotone and report.proximal == monotone
@@ -100,6 +102,7 @@ def test_proximal_map_max_slope_is_measured():
     assert is_proximal_map(lambda s: np.tanh(3 * s), -1, 1).max_slope == pytest.approx(3, 1e-6)
 
 
+@pytest.mark.fidelity("md:thm2", "md:eq22")
 def test_theorem_2_bound_and_step_size():
     R, L, rho, B, t = math.sqrt(math.log(2)), 2.0, 1.0, 10.0, 1000
     assert md_bound(R, L, rho, B, t) == pytest.approx(R * L * math.sqrt(2 * B / (rho * t)))
@@ -113,6 +116,7 @@ def test_theorem_2_bound_and_step_size():
     assert np.allclose(md_bound(R, L, rho, B, ts), R * L * np.sqrt(2 * B / (rho * ts)))
 
 
+@pytest.mark.fidelity("md:thm2")
 def test_theorem_2_bound_is_the_minimum_over_step_sizes():
     R, L, rho, B, t = 1.3, 0.7, 0.5, 4.0, 200
     etas = np.logspace(-4, 1, 2001)

@@ -57,6 +57,7 @@ def _numerical_prox(v, tau, levels, form):
     levels=st.sampled_from([toy.BINARY, TERNARY, (-1.0, -0.2, 0.5, 2.0)]),
     form=st.sampled_from(["l1", "l2"]),
 )
+@pytest.mark.fidelity("md:eq24")
 def test_prox_w_matches_scipy_argmin(v, tau, levels, form):
     x = float(toy.prox_w(v, tau, levels, form))
     x_num, obj = _numerical_prox(v, tau, levels, form)
@@ -90,6 +91,7 @@ def test_quadratic_is_the_papers_f_and_its_constants_are_right():
     assert toy.get_problem("quadratic") == p
 
 
+@pytest.mark.fidelity("md:eq2", "md:eq11")
 def test_box_quadratic_optimum_and_lipschitz_against_scipy_and_vertices():
     p = toy.BoxQuadratic.random(4, seed=3)
     res = minimize(p.f, np.zeros(4), jac=p.grad, bounds=[(-1, 1)] * 4, method="L-BFGS-B")
@@ -111,6 +113,7 @@ def test_averaged_gap_matches_a_direct_loop():
 
 
 @pytest.mark.parametrize("method", ["md-tanh", "md-tanh-s"])
+@pytest.mark.fidelity("md:fig3")
 def test_md_variants_reach_the_optimum_in_the_fig3_setting(method):
     xs = fig3(method)
     assert xs.shape == (301,)
@@ -130,6 +133,7 @@ def _pq_objective_independent(x, lam, form):
     return (x + 1.0) ** 2 + lam * (r if form == "l1" else r**2)
 
 
+@pytest.mark.fidelity("md:fig3", "md:eq25")
 def test_pq_l2_stops_at_a_nondiscrete_stationary_point():
     xs = fig3("pq-l2")
     x = xs[-1]
@@ -144,6 +148,7 @@ def test_pq_l2_stops_at_a_nondiscrete_stationary_point():
     assert _pq_objective_independent(x, 4.0, "l2") > _pq_objective_independent(-1.0, 4.0, "l2") + 1
 
 
+@pytest.mark.fidelity("md:fig3", "md:eq25")
 def test_pq_l1_stops_at_the_wrong_level():
     x = fig3("pq-l1")[-1]
     assert x == pytest.approx(1.0, abs=1e-9)
@@ -161,6 +166,7 @@ def test_pq_start_is_the_prox_of_the_auxiliary_start():
     assert fig3("pq-l1", steps=0)[0] == 1.0  # |1.2 - 1| <= eta * beta: thresholded onto the level
 
 
+@pytest.mark.fidelity("md:eq1")
 def test_gd_tanh_step_is_gradient_descent_on_f_of_tanh():
     p, beta, eta, x0 = FIG3["problem"], 2.0, 0.05, 0.3
     x1 = toy.run("gd-tanh", p, x0, beta, eta, steps=1)[1]
@@ -192,6 +198,7 @@ def test_proxconnect_with_tanh_is_md_tanh_s_step_for_step(growth):
     np.testing.assert_allclose(pc, fig3("md-tanh-s", **kw), rtol=0, atol=1e-15)
 
 
+@pytest.mark.fidelity("pc:d1")
 def test_proxconnect_with_the_hard_quantizer_is_bc_without_cancellation():
     hard = lambda th, b: np.where(th >= 0, 1.0, -1.0)
     for x0 in (1.2, 0.5, -0.3, 0.0):
@@ -203,6 +210,7 @@ def test_proxconnect_with_the_hard_quantizer_is_bc_without_cancellation():
 
 
 @given(cap=st.sampled_from([1.0, 3.0, 10.0, 50.0]), t=st.integers(5, 300), seed=st.integers(0, 9))
+@pytest.mark.fidelity("md:thm2", "md:eq22", "md:thm4", "md:eq33")
 def test_annealed_md_tanh_respects_theorem_2(cap, t, seed):
     p = toy.BoxQuadratic.random(5, seed=seed)
     R, L, rho = np.sqrt(p.dim * np.log(2.0)), p.lipschitz, 1.0

@@ -146,6 +146,7 @@ def test_recomputed_batchnorm_differs_from_the_soft_networks(synthetic):
     assert not torch.allclose(bn.running_mean, model.features[1].running_mean, atol=1e-3)
 
 
+@pytest.mark.fidelity("md:tab8", "md:tab9")
 def test_paper_preset_and_overrides():
     c = resolve_config(
         TrainConfig(dataset="cifar100", arch="vgg16", method="md-tanh-s", preset="paper")

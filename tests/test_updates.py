@@ -27,6 +27,7 @@ ATOL = 1e-6
 
 @pytest.mark.parametrize("m", INTERVAL_MAPS, ids=IDS)
 @pytest.mark.parametrize("beta", [0.5, 2.0, 20.0])
+@pytest.mark.fidelity("md:eq5", "md:eq28")
 def test_closed_form_step_equals_the_numerical_argmin_of_eq_5(m, beta):
     rng = np.random.default_rng(int(beta * 10))
     x = m.lo + (m.hi - m.lo) * np.concatenate([rng.uniform(0, 1, 8), [0.0, 1.0, 1e-3, 0.999]])
@@ -40,6 +41,7 @@ def test_closed_form_step_equals_the_numerical_argmin_of_eq_5(m, beta):
 
 
 @pytest.mark.parametrize("beta", [0.5, 5.0, 30.0])
+@pytest.mark.fidelity("md:eq5")
 def test_exponentiated_gradient_equals_the_numerical_argmin_on_the_simplex(beta):
     m = Softmax((-1.0, 0.0, 1.0, 2.0))
     rng = np.random.default_rng(int(beta))
@@ -57,6 +59,7 @@ def test_exponentiated_gradient_equals_the_numerical_argmin_on_the_simplex(beta)
     st.floats(0, 1),
     st.floats(0.1, 10),
 )
+@pytest.mark.fidelity("md:eq20")
 def test_exponentiated_gradient_is_eq_20(raw, g, eta, beta):
     m = Softmax((-1.0, 0.0, 1.0))
     u, g = np.array(raw) / np.sum(raw), np.array(g)
@@ -66,6 +69,7 @@ def test_exponentiated_gradient_is_eq_20(raw, g, eta, beta):
 
 
 @given(st.floats(-0.999, 0.999), st.floats(-5, 5), st.floats(0, 1), st.floats(0.1, 10))
+@pytest.mark.fidelity("md:eq15")
 def test_stable_tanh_step_is_eq_15(x, g, eta, beta):
     ratio = (1 + x) / (1 - x) * np.exp(-2 * beta * eta * g)
     eq15 = (ratio - 1) / (ratio + 1)
@@ -75,6 +79,7 @@ def test_stable_tanh_step_is_eq_15(x, g, eta, beta):
 
 @pytest.mark.parametrize("m", INTERVAL_MAPS[:4], ids=IDS[:4])
 @given(x_tilde=st.floats(-2, 2), g=st.floats(-3, 3), eta=st.floats(0, 0.5), beta=st.floats(0.5, 3))
+@pytest.mark.fidelity("md:eq23", "md:fig1")
 def test_stored_auxiliary_step_eq_23_equals_the_primal_step(m, x_tilde, g, eta, beta):
     x_tilde_new, x_new = md_step_stored(m, x_tilde, g, eta, beta)
     assert x_tilde_new == x_tilde - eta * g
@@ -142,6 +147,7 @@ def test_a_boundary_point_can_move_back_inside():
     assert u[0] < 1e-100 and u[1] == pytest.approx(0.5)  # logits -1000, -708, -708
 
 
+@pytest.mark.fidelity("md:eq15")
 def test_literal_eq_15_breaks_where_the_stable_form_does_not():
     m = Tanh()
     x = np.array([0.5, 1.0], dtype=np.float32)

@@ -1,4 +1,4 @@
-"""BatchNorm statistics for the rounded network (DESIGN.md section 4, known pitfalls).
+"""BatchNorm statistics for the rounded network (docs/design.md §4, known pitfalls).
 
 Running means and variances collected while training with soft weights describe the soft network;
 after rounding, the activations change, so evaluation first recomputes the statistics of the

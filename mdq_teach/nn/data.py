@@ -1,6 +1,6 @@
 """Image data sets as uint8 tensors, the validation split, batches and augmentation on the device.
 
-The reproduction protocol (DESIGN.md section 4, the paper's Table 6): CIFAR-10/100 training
+The reproduction protocol (docs/design.md §4, the paper's Table 6): CIFAR-10/100 training
 images are split 45k/5k into training and validation (Fashion-MNIST 55k/5k), inputs are normalised
 per channel with the training portion's mean and standard deviation, and CIFAR training batches get
 a random 32x32 crop of the image padded by 4 zero pixels and a random horizontal flip.

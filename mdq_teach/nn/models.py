@@ -7,7 +7,7 @@ parameters in every quantized network (only the float reference, REF, keeps Batc
 shift). Every learnable parameter that remains (first convolution, last linear layer, biases) is
 quantized, so a quantized model's ``parameters()`` are exactly what the optimizer binarizes.
 
-Initialisation (the protocol of DESIGN.md section 4): Xavier-uniform for every matrix and kernel,
+Initialisation (the protocol of docs/design.md §4): Xavier-uniform for every matrix and kernel,
 N(0, 0.1^2) for every bias. The layer layout follows the public code the paper's baselines used
 (kuangliu's CIFAR models, as adapted in the PMF repository): VGG convolutions carry biases, ResNet
 and MobileNetV2 convolutions do not (a BatchNorm follows each one and would cancel a bias).

@@ -1,6 +1,6 @@
 """One optimizer for every quantization method: latent state, projection, route, base optimizer.
 
-The loop (docs/design.md section 1), for each quantized parameter p:
+The loop (docs/design.md §1), for each quantized parameter p:
 
 1. the loss gradient ``g = df/dw`` arrives in ``p.grad`` (the parameters always hold the primal
    weights the network computes with);

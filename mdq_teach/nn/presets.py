@@ -1,7 +1,7 @@
 """The paper's chosen hyperparameters (Appendix B, Tables 8, 9 and 10) as data.
 
 ``paper_preset(dataset, arch, method, levels)`` returns the values for one run; ``train.py`` starts
-from ``PROTOCOL`` (DESIGN.md section 4, the paper's Table 6), applies the preset, then the user's
+from ``PROTOCOL`` (docs/design.md §4, the paper's Table 6), applies the preset, then the user's
 overrides. Tables 8 and 10 are binary ({-1, 1}), Table 9 ternary ({-1, 0, 1}). A "-" in a table
 means the method has no such hyperparameter (BC has no beta) or no schedule (an lr_scale of "-"
 is stored as 1.0: the learning rate is never decayed).
@@ -35,7 +35,7 @@ PROTOCOL = {
     "beta_max": math.inf,
     "eval_interval": 1000,
 }
-PROTOCOL_SOURCE = "DESIGN.md section 4; paper Table 6 (b = 128, K = 100k) and Tables 8-10 captions"
+PROTOCOL_SOURCE = "docs/design.md §4; paper Table 6 (b = 128, K = 100k) and Tables 8-10 captions"
 
 # Row order of every table block: learning_rate, lr_scale, beta_scale, beta_scale_interval
 # (+ weight_decay in Tables 9 and 10). None is the tables' "-".

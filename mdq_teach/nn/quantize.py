@@ -1,6 +1,6 @@
 """Projections, routes and rounding on tensors: the swappable parts of the one training loop.
 
-Every method of both papers (docs/design.md section 1) keeps a *latent* tensor that a torch base
+Every method of both papers (docs/design.md §1) keeps a *latent* tensor that a torch base
 optimizer moves, and maps it to the primal value the network computes with by a projection
 ``P_beta``. Methods differ only in three parts, each defined here once:
 

@@ -1,6 +1,6 @@
 """The training loop of the paper's protocol, with exact resume, and its command line.
 
-One run (DESIGN.md section 4): ``iterations`` steps of the chosen method on random batches; the
+One run (docs/design.md §4): ``iterations`` steps of the chosen method on random batches; the
 learning rate follows a ``torch.optim.lr_scheduler`` (default ``StepLR``: ``lr * lr_scale **
 (t // lr_interval)`` at iteration ``t``, the paper's step schedule; ``lr_schedule="cosine"`` or
 ``"constant"``, or any scheduler through ``train(..., scheduler=...)``); beta follows the
@@ -89,7 +89,7 @@ class CheckpointError(ValueError):
 
 @dataclass
 class TrainConfig:
-    """Every setting of a run. Defaults are the protocol's (DESIGN.md section 4) and, for the
+    """Every setting of a run. Defaults are the protocol's (docs/design.md §4) and, for the
     method's own hyperparameters, Table 8's CIFAR-10 / ResNet-18 / MD-tanh-S column."""
 
     dataset: str = "cifar10"
