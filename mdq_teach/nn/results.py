@@ -208,14 +208,7 @@ def record_from_run(
         "hyperparameters": hyper,
     }
     record = {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "kind": "train",
-        "run": run,
-        "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "environment": environment(device),
-        "command": command,
-        "wall_time_s": float(wall_time_s),
+        **base_record("train", run, command, wall_time_s, device, tags, notes),
         "images_per_second": iterations * batch / float(wall_time_s),
         "images_per_second_basis": "training images / wall time, evaluation included",
         "protocol": full_protocol,
@@ -223,12 +216,27 @@ def record_from_run(
         "best_val_acc": result["best_val_acc"],
         "best_iteration": result["best_iteration"],
         "test_acc": result["test_acc"],
-        "tags": list(tags),
-        "notes": list(notes),
     }
     record = _strict(record)
     validate_record(record)
     return record
+
+
+def base_record(kind: str, run: str, command: str, wall_time_s: float, device, tags=(),
+                notes=()) -> dict:  # fmt: skip
+    """The fields every record shares; a throughput record adds ``setup`` and ``rows``."""
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "run": run,
+        "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "environment": environment(device),
+        "command": command,
+        "wall_time_s": float(wall_time_s),
+        "tags": list(tags),
+        "notes": list(notes),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
