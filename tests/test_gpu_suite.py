@@ -139,3 +139,27 @@ def test_deadline_guard_skips_and_says_how_to_finish(tmp_path, capsys, monkeypat
     out = capsys.readouterr().out
     assert "SKIPPED" in out and "--only fmnist32-vgg16-binary-bc-e10" in out
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_planning_figures_follow_from_counted_flops():
+    assert gs.count_flops("resnet18") / 1e9 == pytest.approx(gs.GFLOP_PER_ITERATION["resnet18"],
+                                                             rel=1e-3)  # fmt: skip
+    rate = {"resnet18": 60, "vgg16": 60, "mobilenetv2": 40}  # TFLOP/s assumed in the comment
+    for arch, gflop in gs.GFLOP_PER_ITERATION.items():
+        assert gs.PLAN_MS_PER_ITERATION[arch] == pytest.approx(gflop / rate[arch] + 4, abs=0.15)
+
+
+def test_measured_speed_replaces_the_planning_figure(tmp_path):
+    rec = results.base_record("throughput", "gpu-throughput-vgg16", "t", 1.0, "cpu")
+    rec["environment"].update(device_kind="cuda", cuda="12.8")
+    rec["setup"] = dict(arch="vgg16", dataset="fashion-mnist", batch_size=128, warmup=1,
+                        iterations=1, rounds=1, precision="bf16", channels_last=False)
+    rec["rows"] = [{"method": m, "ms_per_iteration": ms, "images_per_second": 128e3 / ms,
+                    "ratio_to_float": 5.0 / ms} for m, ms in (("float", 5.0), ("pmf", 6.0))]
+    results.write_record(rec, tmp_path)
+    measured = gs.measured_ms_per_iteration(tmp_path)
+    assert measured == {"vgg16": 6.0}  # the slowest method, so that every run fits
+    run = gs.grid_run("vgg16", "bc")
+    assert gs.estimate_seconds(run, measured) == pytest.approx(
+        gs.SAFETY * (run.iterations * 6.0 / 1000 + 10 * gs.EVAL_SECONDS)
+    )

@@ -47,12 +47,15 @@ BINARY_R18 = (
 OTHER_ARCH_METHODS = ("float", "bc", "pmf", "md-tanh-s")
 TERNARY_R18 = ("float", "pq", "gd-tanh", "md-tanh-s", "md-softmax-s")
 
-# Planning figures for one training iteration (batch 128, 32x32, float32/TF32, eager) on one H100,
-# in milliseconds: FLOPs of forward + backward (counted by ``plan --count-flops``) at an assumed
-# 60 TFLOP/s sustained by cuDNN on these small images, plus 4 ms of per-iteration overhead
-# (optimizer kernels, launches, the host syncs of the loop). Replaced by measurement as soon as a
-# throughput record or an earlier run of the same architecture exists.
-PLAN_MS_PER_ITERATION = {"resnet18": 11.0, "vgg16": 7.0, "mobilenetv2": 14.0, "smallconv": 2.0}
+# Planning figures for one training iteration (batch 128, 1x32x32, float32/TF32, eager) on one
+# H100, in milliseconds, used until a throughput record or an earlier run of the same architecture
+# gives a measured one. Made as: forward + backward FLOPs (``count_flops``, torch's FLOP counter:
+# ResNet-18 425.5, VGG-16 239.9, MobileNetV2 498.7 GFLOP per iteration) at an assumed 60 TFLOP/s
+# sustained by cuDNN on such small images (MobileNetV2's depthwise convolutions, which run far
+# below the matrix units' peak, at 40), plus 4 ms per iteration for the optimizer's element-wise
+# kernels, launches and the loop's host syncs. These are assumptions, not readings.
+GFLOP_PER_ITERATION = {"resnet18": 425.5, "vgg16": 239.9, "mobilenetv2": 498.7}
+PLAN_MS_PER_ITERATION = {"resnet18": 11.1, "vgg16": 8.0, "mobilenetv2": 16.5, "smallconv": 2.0}
 EVAL_SECONDS = 1.0  # per validation: rounding, BatchNorm recomputation, 5,000 images
 START_SECONDS = 20.0  # per process: CUDA context, data upload, cuDNN autotuning
 SAFETY = 1.2  # margin on every estimate
@@ -209,12 +212,15 @@ def batches() -> dict[str, list[Run]]:
 # estimates
 
 
-def measured_ms_per_iteration(results_dir=None) -> dict[str, float]:
-    """ms per training iteration of each architecture from the GPU records already written:
-    throughput records (slowest method, so that every run fits), else finished runs."""
+def measured_ms_per_iteration(*folders) -> dict[str, float]:
+    """ms per training iteration of each architecture from the GPU records already written in
+    ``folders`` (default book/results): throughput records (slowest method, so that every run
+    fits), else finished runs."""
     from .results import load_records
 
-    records, _ = load_records(results_dir)
+    records = []
+    for folder in dict.fromkeys(folders or (None,)):
+        records += load_records(folder)[0]
     out: dict[str, float] = {}
     for rec in records:
         if rec["kind"] == "throughput":
@@ -226,6 +232,25 @@ def measured_ms_per_iteration(results_dir=None) -> dict[str, float]:
             p = rec["protocol"]
             out[p["arch"]] = 1000 * p["batch_size"] / rec["images_per_second"]
     return out
+
+
+def count_flops(arch: str, batch_size: int = BATCH_SIZE) -> float:
+    """FLOPs of one training iteration's forward and backward pass on 1x32x32 inputs, counted by
+    torch on the meta device (no memory, no arithmetic)."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .models import get_model
+
+    with torch.device("meta"):
+        model = get_model(arch, 10, 1, True)
+        x = torch.randn(batch_size, 1, IMAGE_SIZE, IMAGE_SIZE)
+        y = torch.randint(10, (batch_size,))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        F.cross_entropy(model(x), y).backward()
+    return float(counter.get_total_flops())
 
 
 def estimate_seconds(run: Run, ms_per_iteration: dict[str, float] | None = None) -> float:
@@ -374,7 +399,8 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="every batch and run, with settings")
     plan = sub.add_parser("plan", help="time estimate of every batch")
-    plan.add_argument("--results-dir", help="read measured speeds from these records")
+    plan.add_argument("--results-dir", help="read measured speeds from these records too")
+    plan.add_argument("--count-flops", action="store_true", help="count FLOPs per iteration")
     r = sub.add_parser("run", help="run one batch (or named runs)")
     which = r.add_mutually_exclusive_group(required=True)
     which.add_argument("--batch", choices=sorted(batches()), help="the batch to run")
@@ -403,7 +429,10 @@ def main(argv=None) -> int:
                 print(f"  {run.name}: {json.dumps(run.settings, default=str)}")
         return 0
     if args.cmd == "plan":
-        print(plan_text(measured_ms_per_iteration(args.results_dir)))
+        if args.count_flops:
+            for arch in GFLOP_PER_ITERATION:
+                print(f"{arch}: {count_flops(arch) / 1e9:.1f} GFLOP per iteration")
+        print(plan_text(measured_ms_per_iteration(None, args.results_dir)))
         return 0
     if argv_given:
         command = "python -m mdq_teach.nn.gpu_suite " + shlex.join(argv)
@@ -441,14 +470,14 @@ def _run(args, command: str) -> int:
             "records for book/results; pass --allow-cpu-record (tests) to run anyway"
         )
     speed, speed_notes = speed_settings(device, args.precision, args.channels_last)
-    measured = measured_ms_per_iteration(results_dir)
+    measured = measured_ms_per_iteration(None, results_dir)
     began = time.perf_counter()
     print(f"device {device}; {len(todo)} runs; settings {speed or 'float32, contiguous'}"
           + "".join(f"; {n}" for n in speed_notes), flush=True)  # fmt: skip
     done, skipped = [], []
     for i, run in enumerate(todo, 1):
-        path = results_dir / f"{run.name}.json"
-        if path.exists() and not args.force:
+        paths = (results_dir / f"{run.name}.json", results.RESULTS_DIR / f"{run.name}.json")
+        if any(p.exists() for p in paths) and not args.force:
             print(f"[{i}/{len(todo)}] {run.name}: record exists, skipped", flush=True)
             continue
         elapsed = time.perf_counter() - began
