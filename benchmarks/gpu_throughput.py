@@ -200,6 +200,8 @@ def main(argv=None) -> int:
     else:
         arch, data = args.arch, gpu_suite.fashion_mnist_32(args.data_root)
     data = data.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as the suite's runs: fixed shapes
     precision, why_p = choose_precision(args.precision, device)
     cl, why_cl = choose_channels_last(args.channels_last, arch, data, device)
     rows = measure(arch, methods, data, device, args.batch, args.warmup, args.iterations,

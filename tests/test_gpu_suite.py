@@ -163,3 +163,11 @@ def test_measured_speed_replaces_the_planning_figure(tmp_path):
     assert gs.estimate_seconds(run, measured) == pytest.approx(
         gs.SAFETY * (run.iterations * 6.0 / 1000 + 10 * gs.EVAL_SECONDS)
     )
+
+
+def test_several_batches_in_one_call_parse(tmp_path):
+    with pytest.raises(SystemExit, match="not a CUDA GPU"):
+        gs.main(["run", "--batch", "r18-ternary", "vgg16", "--device", "cpu", "--tiny",
+                 "--results-dir", str(tmp_path)])  # fmt: skip
+    with pytest.raises(SystemExit):
+        gs.main(["run", "--batch", "no-such-batch", "--device", "cpu"])

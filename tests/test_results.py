@@ -147,3 +147,20 @@ def test_run_one_writes_a_labelled_tiny_record(tmp_path, synthetic):
     rec = results.read_record(path)
     assert rec["run"] == "tiny-cpu-demo" and "tiny-cpu-test" in rec["tags"]
     assert rec["protocol"]["arch"] == "smallconv" and rec["environment"]["device_kind"] == "cpu"
+
+
+def test_book_results_folder_holds_only_valid_gpu_records():
+    """Whatever book/results holds (nothing yet, until a GPU session) is a valid GPU record."""
+    shown, skipped = results.load_records()
+    assert skipped == []
+    for rec in shown:
+        assert rec["environment"]["device_kind"] == "cuda" and "tiny-cpu-test" not in rec["tags"]
+
+
+def test_check_command_reports_valid_and_invalid(cpu_run, tmp_path, capsys):
+    results.write_record(cpu_run[2], tmp_path)
+    (tmp_path / "broken.json").write_text('{"schema": "mdq-teach/run-record"}')
+    assert results.main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "ok tiny-cpu-test-run.json: train, cpu" in out
+    assert "INVALID" in out and "1 valid, 1 invalid" in out

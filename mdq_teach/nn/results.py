@@ -472,3 +472,35 @@ def load_records(folder=None) -> tuple[list[dict], list[str]]:
             continue
         records.append(record)
     return records, skipped
+
+
+def main(argv=None) -> int:
+    """``python -m mdq_teach.nn.results [FILES or FOLDERS]``: validate records, one line each."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m mdq_teach.nn.results", description=main.__doc__)
+    p.add_argument("paths", nargs="*", default=[str(RESULTS_DIR)])
+    args = p.parse_args(argv)
+    bad = 0
+    files = []
+    for arg in args.paths:
+        path = Path(arg)
+        files += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    for path in files:
+        try:
+            rec = read_record(path)
+        except RecordError as e:
+            bad += 1
+            print(f"INVALID {e}")
+            continue
+        env = rec["environment"]
+        what = (f"test {100 * rec['test_acc']:.2f}%" if rec["kind"] == "train"
+                else f"{len(rec['rows'])} methods")  # fmt: skip
+        print(f"ok {path.name}: {rec['kind']}, {env['device_kind']} ({env['device_name']}), "
+              f"commit {(env['git_commit'] or 'unknown')[:10]}, {what}")
+    print(f"{len(files) - bad} valid, {bad} invalid")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
