@@ -114,7 +114,7 @@ def test_tiny_cpu_batch_writes_one_record_per_run(tmp_path, capsys):
     assert gs.main(args) == 0
     out = capsys.readouterr().out
     paths = sorted((tmp_path / "rec").glob("*.json"))
-    assert len(paths) == 4 and "done 4, skipped 0" in out
+    assert len(paths) == 4 and "done 4, skipped 0, failed 0" in out
     for path in paths:
         rec = results.read_record(path)
         assert rec["run"].startswith("tiny-cpu-") and "tiny-cpu-test" in rec["tags"]
@@ -171,3 +171,19 @@ def test_several_batches_in_one_call_parse(tmp_path):
                  "--results-dir", str(tmp_path)])  # fmt: skip
     with pytest.raises(SystemExit):
         gs.main(["run", "--batch", "no-such-batch", "--device", "cpu"])
+
+
+def test_a_failing_run_does_not_stop_the_batch(tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def fake_run_one(run, *args, **kwargs):
+        calls.append(run.name)
+        raise FloatingPointError("loss is nan at iteration 3")
+
+    monkeypatch.setattr(gs, "run_one", fake_run_one)
+    args = ["run", "--batch", "vgg16", "--device", "cpu", "--tiny", "--allow-cpu-record",
+            "--results-dir", str(tmp_path)]  # fmt: skip
+    assert gs.main(args) == 1
+    out = capsys.readouterr().out
+    assert len(calls) == 4 and out.count("FAILED (FloatingPointError") == 4
+    assert "failed 4" in out

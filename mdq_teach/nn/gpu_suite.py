@@ -458,6 +458,11 @@ def _run(args, command: str) -> int:
         todo = [run for name in dict.fromkeys(args.batch) for run in batches()[name]]
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     results_dir = Path(args.results_dir) if args.results_dir else results.RESULTS_DIR
+    if not device.startswith("cuda") and not args.allow_cpu_record:
+        raise SystemExit(
+            f"device {device!r} is not a CUDA GPU: these runs are meant for a GPU and their "
+            "records for book/results; pass --allow-cpu-record (tests) to run anyway"
+        )
     if args.tiny:
         if args.results_dir is None:
             raise SystemExit("--tiny writes test records: give --results-dir (not book/results)")
@@ -465,11 +470,6 @@ def _run(args, command: str) -> int:
         data = data_lib.load("synthetic")
     else:
         data = fashion_mnist_32(args.data_root)
-    if not device.startswith("cuda") and not args.allow_cpu_record:
-        raise SystemExit(
-            f"device {device!r} is not a CUDA GPU: these runs are meant for a GPU and their "
-            "records for book/results; pass --allow-cpu-record (tests) to run anyway"
-        )
     speed, speed_notes = speed_settings(device, args.precision, args.channels_last)
     if device.startswith("cuda"):
         # Fixed shapes throughout a run: let cuDNN pick its fastest kernels once.
@@ -479,7 +479,7 @@ def _run(args, command: str) -> int:
     began = time.perf_counter()
     print(f"device {device}; {len(todo)} runs; settings {speed or 'float32, contiguous'}"
           + "".join(f"; {n}" for n in speed_notes), flush=True)  # fmt: skip
-    done, skipped = [], []
+    done, skipped, failed = [], [], []
     for i, run in enumerate(todo, 1):
         paths = (results_dir / f"{run.name}.json", results.RESULTS_DIR / f"{run.name}.json")
         if any(p.exists() for p in paths) and not args.force:
@@ -501,23 +501,30 @@ def _run(args, command: str) -> int:
         print(f"[{i}/{len(todo)}] {run.name}: {run.iterations} iterations, ~{needed:.0f} s",
               flush=True)  # fmt: skip
         t0 = time.perf_counter()
-        written = run_one(
-            run, data, device=device, results_dir=results_dir, runs_dir=args.runs_dir,
-            command=command, allow_cpu_record=args.allow_cpu_record, speed=speed,
-            progress=args.progress, protocol_extra={"speed_notes": speed_notes},
-        )  # fmt: skip
+        try:
+            written = run_one(
+                run, data, device=device, results_dir=results_dir, runs_dir=args.runs_dir,
+                command=command, allow_cpu_record=args.allow_cpu_record, speed=speed,
+                progress=args.progress, protocol_extra={"speed_notes": speed_notes},
+            )  # fmt: skip
+        except (FloatingPointError, RuntimeError, ValueError) as e:
+            # One diverging method must not cost the rest of the batch its GPU time.
+            failed.append(run.name)
+            print(f"[{i}/{len(todo)}] {run.name}: FAILED ({type(e).__name__}: {e})", flush=True)
+            continue
         rec = results.read_record(written)
         seconds = time.perf_counter() - t0
-        ms = 1000 * seconds / run.iterations
-        measured[run.arch] = ms
+        # Validations included: conservative for the next estimate, which adds them again.
+        measured[run.arch] = 1000 * seconds / run.iterations
         done.append(run.name)
         print(f"[{i}/{len(todo)}] {run.name}: test {100 * rec['test_acc']:.2f}% (best val "
               f"{100 * rec['best_val_acc']:.2f}% at {rec['best_iteration']}), {seconds:.0f} s, "
               f"{rec['images_per_second']:.0f} img/s -> {written}", flush=True)  # fmt: skip
-    print(f"done {len(done)}, skipped {len(skipped)} in {time.perf_counter() - began:.0f} s")
+    print(f"done {len(done)}, skipped {len(skipped)}, failed {len(failed)} in "
+          f"{time.perf_counter() - began:.0f} s")  # fmt: skip
     if skipped:
-        print("finish with: python -m mdq_teach.nn.gpu_suite run --only " + " ".join(skipped))
-    return 0
+        print("finish with the same command, --batch ... replaced by: --only " + " ".join(skipped))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
