@@ -187,3 +187,20 @@ def test_a_failing_run_does_not_stop_the_batch(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert len(calls) == 4 and out.count("FAILED (FloatingPointError") == 4
     assert "failed 4" in out
+
+
+def test_onecycle_candidate_schedule():
+    run = next(r for r in gs.fast_runs() if r.scheduler == "onecycle")
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([param], lr=run.settings["lr"])
+    sched = gs.make_scheduler(run)(opt)
+    lrs = []
+    for _ in range(run.iterations):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    peak = max(range(len(lrs)), key=lrs.__getitem__)
+    assert max(lrs) == pytest.approx(3e-3)
+    assert peak == pytest.approx(0.3 * run.iterations, abs=2)  # OneCycleLR's pct_start
+    assert lrs[0] == pytest.approx(3e-3 / 25) and lrs[-1] < 3e-3 / 25 / 1e3
+    assert gs.make_scheduler(gs.grid_run("resnet18", "bc")) is None

@@ -122,7 +122,7 @@ class Run:
     batch: str
     tags: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
-    needs: tuple[str, ...] = ()  # TrainConfig fields the trainer must offer for this run
+    scheduler: str | None = None  # "onecycle": torch's OneCycleLR through train(scheduler=...)
 
     @property
     def iterations(self) -> int:
@@ -176,13 +176,13 @@ def fast_runs(epochs: float = FAST_EPOCHS) -> list[Run]:
                            "fixed; lr x0.3 at 1/3 and 2/3 of the run"],
     )  # fmt: skip
     cycle = dict(cap)
-    cycle.update(lr=3e-3, lr_schedule="onecycle", lr_interval=iterations)
+    cycle.update(lr=3e-3)
     onecycle = Run(
         f"fast-resnet18-md-tanh-s-onecycle-e{epochs:g}", "resnet18", "md-tanh-s", BINARY, epochs,
         cycle, "fast-2", ("fast-schedule",),
-        paper.notes[:1] + ["candidate 'onecycle': OneCycle lr peaking at 3e-3, beta as in "
-                           "'cap1000'"],
-        needs=("lr_schedule",),
+        paper.notes[:1] + ["candidate 'onecycle': OneCycle lr peaking at 3e-3 (torch's "
+                           "OneCycleLR, no momentum cycling), beta as in 'cap1000'"],
+        scheduler="onecycle",
     )  # fmt: skip
     return [ref, paper, capped, onecycle]
 
@@ -307,6 +307,33 @@ def fashion_mnist_32(root=None, train_size=None, val_size=VAL_SIZE, test_size=No
     return dataclasses.replace(d, **padded, mean=mean, std=std)
 
 
+def trainer_takes_scheduler() -> bool:
+    """Whether ``train`` accepts ``scheduler=`` (a callable optimizer -> torch lr scheduler)."""
+    import inspect
+
+    from .train import train
+
+    return "scheduler" in inspect.signature(train).parameters
+
+
+def make_scheduler(run: Run):
+    """The ``scheduler=`` argument of ``train`` for ``run``, or None for the config's own."""
+    if run.scheduler is None:
+        return None
+    if run.scheduler != "onecycle":
+        raise ValueError(f"scheduler must be None or 'onecycle', got {run.scheduler!r}")
+    import torch
+
+    def onecycle(optimizer):
+        # No momentum cycling: it would need Adam's betas in the optimizer's defaults.
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=run.settings["lr"], total_steps=run.iterations,
+            cycle_momentum=False,
+        )  # fmt: skip
+
+    return onecycle
+
+
 def trainer_fields() -> set[str]:
     from .train import TrainConfig
 
@@ -341,9 +368,9 @@ def run_one(run: Run, data, *, device, results_dir, runs_dir, command, allow_cpu
     from . import results
     from .train import train
 
-    missing = [f for f in run.needs if f not in trainer_fields()]
-    if missing:
-        raise NotImplementedError(f"{run.name} needs the trainer setting(s) {missing}")
+    scheduler = make_scheduler(run)
+    if scheduler is not None and not trainer_takes_scheduler():
+        raise NotImplementedError(f"{run.name} needs train(..., scheduler=...)")
     out = Path(runs_dir) / run.name
     config = dict(
         dataset=data.name,
@@ -357,7 +384,8 @@ def run_one(run: Run, data, *, device, results_dir, runs_dir, command, allow_cpu
         progress=progress,
     )
     start = time.perf_counter()
-    train(config, data=data, command=command)
+    extra = {"scheduler": scheduler} if scheduler is not None else {}
+    train(config, data=data, command=command, **extra)
     wall = time.perf_counter() - start
     protocol = {
         "epochs": run.epochs,
@@ -492,10 +520,9 @@ def _run(args, command: str) -> int:
             print(f"[{i}/{len(todo)}] {run.name}: needs ~{needed:.0f} s, {elapsed:.0f} s used of "
                   f"{args.deadline_s:.0f}: SKIPPED", flush=True)  # fmt: skip
             continue
-        missing = [f for f in run.needs if f not in trainer_fields()]
-        if missing:
+        if run.scheduler is not None and not trainer_takes_scheduler():
             skipped.append(run.name)
-            print(f"[{i}/{len(todo)}] {run.name}: the trainer lacks {missing}: SKIPPED",
+            print(f"[{i}/{len(todo)}] {run.name}: this trainer takes no scheduler=: SKIPPED",
                   flush=True)  # fmt: skip
             continue
         print(f"[{i}/{len(todo)}] {run.name}: {run.iterations} iterations, ~{needed:.0f} s",
