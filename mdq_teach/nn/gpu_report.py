@@ -14,6 +14,10 @@ from . import gpu_suite
 from .results import ROOT
 
 PAPER_TABLES = ROOT / "book" / "data" / "paper_tables_gpu.json"
+# The book's shared transcription of the paper's tables (one row per cell); preferred when present.
+PAPER_CSV = ROOT / "book" / "data" / "paper_results.csv"
+_CSV_NAMES = {"ref (float)": "float", "cifar-10": "cifar10", "cifar-100": "cifar100",
+              "vgg-16": "vgg16", "resnet-18": "resnet18"}  # fmt: skip
 LABEL = {
     "float": "REF (float)", "bc": "BC", "pq": "PQ", "pmf": "PMF", "gd-tanh": "GD-tanh",
     "md-tanh": "MD-tanh", "md-tanh-s": "MD-tanh-S", "md-softmax": "MD-softmax",
@@ -25,8 +29,38 @@ PAPER_ROW = {"pmf": "pmf*"}
 SUITE = "python scripts/gpu_suite.py"
 
 
-def paper_tables(path=PAPER_TABLES) -> dict:
-    return json.loads(Path(path).read_text())
+def _csv_key(text: str) -> str:
+    text = text.strip().lower()
+    return _CSV_NAMES.get(text, text)
+
+
+def paper_tables_from_csv(path=PAPER_CSV) -> dict:
+    """The paper's Tables 1, 2 and 5 from the CSV transcription (``table,row,method,space,
+    dataset,architecture,levels,accuracy``), in the structure of ``paper_tables``."""
+    import csv
+
+    lines = [ln for ln in Path(path).read_text().splitlines() if not ln.startswith("#")]
+    tables: dict = {}
+    cells = {}
+    for row in csv.DictReader(lines):
+        t = tables.setdefault(row["table"], {"columns": [], "rows": {}})
+        col = [_csv_key(row["dataset"]), _csv_key(row["architecture"])]
+        if col not in t["columns"]:
+            t["columns"].append(col)
+        t["rows"].setdefault(_csv_key(row["method"]), None)
+        cells[(row["table"], _csv_key(row["method"]), tuple(col))] = float(row["accuracy"])
+    for name, t in tables.items():
+        for method in t["rows"]:
+            t["rows"][method] = [cells.get((name, method, tuple(c))) for c in t["columns"]]
+    return {"source": str(path), "tables": tables}
+
+
+def paper_tables(path=None) -> dict:
+    """The paper's CIFAR accuracies: the shared CSV when the book has it, else this chapter's
+    own JSON transcription."""
+    if path is None and PAPER_CSV.exists():
+        return paper_tables_from_csv(PAPER_CSV)
+    return json.loads(Path(path or PAPER_TABLES).read_text())
 
 
 def paper_value(tables: dict, table: str, method: str, dataset: str, arch: str) -> float | None:
