@@ -3,7 +3,7 @@
 Every run trains on the full Fashion-MNIST training set, zero-padded from 28x28 to 32x32 so that
 the paper's CIFAR networks apply unchanged: 55,000 training and 5,000 validation images split off
 the official training set (seed 0), the 10,000 official test images. The protocol is the paper's
-(DESIGN.md section 4): Adam (SGD for the float reference), the rounded network validated once per
+(docs/design.md §4): Adam (SGD for the float reference), the rounded network validated once per
 epoch with BatchNorm recomputed for the rounded weights, the best validated network tested.
 
 The epoch budget is stated once, ``EPOCHS``. The paper's hyperparameters (its Tables 8-10, for
