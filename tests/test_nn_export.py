@@ -67,9 +67,10 @@ def test_round_trip_predicts_identically_and_is_small(tmp_path, levels, bits):
     assert s["bits"] == bits and s["packed_values"] == n_params
     assert s["float32_bytes"] == 4 * (n_params + n_buffers)
     assert s["file_bytes"] == (tmp_path / "net.npz").stat().st_size
-    # The packed weights take n_params * bits / 8 bytes; the rest is float buffers (at most 8
-    # bytes a value: num_batches_tracked is int64) and the zip/npy headers, under 400 bytes each.
-    arrays = len(model.state_dict()) + 1
+    # The packed weights take n_params * bits / 8 bytes (one stream); the rest is float buffers
+    # (at most 8 bytes a value: num_batches_tracked is int64) and the zip/npy headers, under 400
+    # bytes for each array: the stream, the header, each buffer.
+    arrays = 2 + sum(1 for _ in model.buffers())
     assert s["file_bytes"] < n_params * bits / 8 + 8 * n_buffers + 400 * arrays
     assert s["ratio"] == pytest.approx(s["float32_bytes"] / s["file_bytes"]) and s["ratio"] > 4
 
@@ -96,3 +97,15 @@ def test_refuses_unrounded_weights_and_pickles(tmp_path):
     np.savez(tmp_path / "evil.npz", meta=np.array([object()], dtype=object))
     with pytest.raises(ValueError, match="pickled objects"):
         export.load(tmp_path / "evil.npz", model)
+
+
+def test_a_float_network_round_trips_unpacked(tmp_path):
+    torch.manual_seed(1)
+    model = get_model("smallconv", 10, 1, quantized=False).eval()
+    path = export.save(model, tmp_path / "f.npz", None, arch="smallconv", num_classes=10,
+                       in_channels=1, size=28)  # fmt: skip
+    again = export.load(path)
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(again(x), model(x))
+    assert export.sizes(path)["packed_values"] == 0

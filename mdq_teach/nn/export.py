@@ -1,8 +1,8 @@
 """A rounded network in one small file: quantized weights packed at 1 or 2 bits, the rest float32.
 
-``save(model, path, levels)`` writes every parameter whose values are all quantization levels as
-level indices packed ``8 // bits`` to a byte (1 bit for two levels, 2 bits for three or four),
-and every other tensor (BatchNorm running statistics, a float network's weights) as it is, into
+``save(model, path, levels)`` writes every parameter as level indices, all parameters in one
+stream packed ``8 // bits`` to a byte (1 bit for two levels, 2 bits for three or four), and every
+other tensor (BatchNorm running statistics, a float network's weights) as it is, into
 an uncompressed numpy ``.npz`` with a JSON header. ``load(path)`` rebuilds the network (or fills a
 given one) and predicts exactly as the saved network did: levels are stored as float64 and
 converted to the model's dtype, so a decoded weight is bit-identical to the rounded one. Loading
@@ -66,7 +66,7 @@ def save(model: torch.nn.Module, path, levels=None, **model_spec) -> Path:
     """
     path = Path(path)
     params = {name for name, _ in model.named_parameters()}
-    arrays, quantized = {}, {}
+    arrays, quantized, streams, offset = {}, {}, [], 0
     meta = {"format": FORMAT, "levels": None, "bits": None, "model": model_spec,
             "quantized_model": levels is not None}  # fmt: skip
     if levels is not None:
@@ -86,11 +86,14 @@ def save(model: torch.nn.Module, path, levels=None, **model_spec) -> Path:
                     f"parameter {name!r} holds {bad!r}, not one of the levels {tuple(levels)}: "
                     "export a rounded network (optimizer.round_() or the trainer's best model)"
                 )
-            codes = match.to(torch.uint8).argmax(dim=1).numpy()
-            arrays[f"q/{name}"] = pack(codes, bits)
-            quantized[name] = {"shape": list(value.shape), "dtype": str(value.dtype)}
+            streams.append(match.to(torch.uint8).argmax(dim=1).numpy())
+            quantized[name] = {"shape": list(value.shape), "dtype": str(value.dtype),
+                               "offset": offset}  # fmt: skip
+            offset += value.numel()
         else:
             arrays[f"f/{name}"] = value.numpy()
+    if streams:  # one array for all codes: a zip entry costs a few hundred bytes of headers
+        arrays["q"] = pack(np.concatenate(streams), bits)
     meta["quantized"] = quantized
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,17 +121,17 @@ def state_dict(path) -> dict[str, torch.Tensor]:
     """The state dict stored in ``path``, quantized parameters decoded to their levels."""
     meta, arrays = _read(path)
     levels = None if meta["levels"] is None else torch.tensor(meta["levels"], dtype=torch.float64)
-    out = {}
-    for key, array in arrays.items():
-        kind, name = key.split("/", 1)
-        if kind == "f":
-            out[name] = torch.from_numpy(array.copy())
-            continue
-        spec = meta["quantized"][name]
+    out = {name: torch.from_numpy(a.copy()) for key, a in arrays.items()
+           if key.startswith("f/") for name in [key[2:]]}  # fmt: skip
+    specs = meta["quantized"]
+    total = sum(int(np.prod(q["shape"], dtype=np.int64)) for q in specs.values())
+    codes = torch.from_numpy(unpack(arrays.get("q", np.zeros(0, np.uint8)), meta["bits"] or 8,
+                                    total).astype(np.int64))  # fmt: skip
+    for name, spec in specs.items():
         count = int(np.prod(spec["shape"], dtype=np.int64))
-        codes = torch.from_numpy(unpack(array, meta["bits"], count).astype(np.int64))
+        part = codes[spec["offset"] : spec["offset"] + count]
         dtype = getattr(torch, spec["dtype"].removeprefix("torch."))
-        out[name] = levels[codes].to(dtype).reshape(spec["shape"])
+        out[name] = levels[part].to(dtype).reshape(spec["shape"])
     return out
 
 
