@@ -12,6 +12,7 @@ import functools
 import http.server
 import os
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -186,7 +187,24 @@ def server():
     thread.join()
 
 
+def _settle(probe, expected, timeout: float = 3.0):
+    """Poll `probe()` until it returns `expected` (animations, scripts) or time runs out."""
+    end = time.monotonic() + timeout
+    while (value := probe()) != expected and time.monotonic() < end:
+        time.sleep(0.05)
+    return value
+
+
+def _frame(page, player: dict) -> str:
+    return page.evaluate(FRAME_JS, player["index"]) if player["hasPicture"] else ""
+
+
+def _moved(page, player: dict, before: str) -> bool:
+    return bool(before) and _frame(page, player) != before
+
+
 def _visit(browser, base: str, page_path: str) -> dict:
+    start = time.perf_counter()
     external, local, missing, errors = [], [], [], []
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
 
@@ -213,16 +231,20 @@ def _visit(browser, base: str, page_path: str) -> dict:
     images = page.evaluate(IMAGES_JS)
     measured = page.evaluate(MEASURE_JS, SLACK)
 
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SHOTS / (page_path.replace("/", "_") + ".png")
+    # Before any click: the page as it opens, typeset, with its images decoded.
+    page.screenshot(path=str(shot), full_page=True)
+
     # Every player moves: jump to its last frame with the keyboard, as a reader would.
     players = []
     for p in page.evaluate(PLAYERS_JS):
-        before = page.evaluate(FRAME_JS, p["index"]) if p["hasPicture"] else ""
+        before = _frame(page, p)
         slider = page.locator(f'[data-player-test="{p["index"]}"]')
         slider.focus()
         slider.press("End")
-        page.wait_for_timeout(300)
-        after = page.evaluate(FRAME_JS, p["index"]) if p["hasPicture"] else ""
-        players.append({**p, "moved": bool(before) and before != after})
+        moved = _settle(functools.partial(_moved, page, p, before), True)
+        players.append({**p, "moved": moved})
         slider.press("Home")
 
     # Every solution toggles: closed at first, open after a click, closed after a second one.
@@ -233,8 +255,7 @@ def _visit(browser, base: str, page_path: str) -> dict:
         states = [body.is_visible()]
         for _ in range(2):
             button.click()
-            page.wait_for_timeout(400)
-            states.append(body.is_visible())
+            states.append(_settle(body.is_visible, not states[-1]))
         solutions.append({"index": i, "states": states})
 
     # The chapter as a notebook: the link in the download menu, fetched from the server.
@@ -245,9 +266,6 @@ def _visit(browser, base: str, page_path: str) -> dict:
         resp = context.request.get(href)
         notebooks.append({"href": href, "status": resp.status, "body": resp.body()})
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SHOTS / (page_path.replace("/", "_") + ".png")
-    page.screenshot(path=str(shot), full_page=True)
     context.close()
 
     files = {
@@ -267,6 +285,7 @@ def _visit(browser, base: str, page_path: str) -> dict:
         "html_kb": (HTML / f"{page_path}.html").stat().st_size / 1024,
         "total_kb": sum(f.stat().st_size for f in files if f.is_file()) / 1024,
         "screenshot": shot,
+        "seconds": time.perf_counter() - start,
         **measured,
     }
 
@@ -289,7 +308,7 @@ def visits(server):
 
 def _table(result: dict) -> str:
     cols = ["page", "external", "raw TeX", "math", "clipped", "images", "players", "solutions",
-            "notebooks", "HTML KB", "total KB"]
+            "notebooks", "HTML KB", "total KB", "s"]
     rows = [
         [
             v["page"].removeprefix("book/"),
@@ -303,6 +322,7 @@ def _table(result: dict) -> str:
             len(v["notebooks"]),
             f"{v['html_kb']:.0f}",
             f"{v['total_kb']:.0f}",
+            f"{v['seconds']:.1f}",
         ]
         for v in result.values()
     ]

@@ -10,6 +10,7 @@
   the theme's download menu then lists it.
 """
 
+import re
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,28 @@ def copy_mathjax(app: Sphinx, exception) -> None:
     shutil.copytree(
         _mathjax_source(app), dest, ignore=shutil.ignore_patterns(*MATHJAX_SKIP), dirs_exist_ok=True
     )
+
+
+# Tags in cell outputs that would load from another host; matplotlib's `to_jshtml` players, for
+# one, link Font Awesome 4 from a CDN (the theme ships its own Font Awesome, which draws the icons).
+REMOTE_TAG = re.compile(
+    r"""<link\b[^>]*\bhref=["']?(?:https?:)?//[^>]*>"""
+    r"""|<script\b[^>]*\bsrc=["']?(?:https?:)?//[^>]*>\s*</script>""",
+    re.IGNORECASE,
+)
+
+
+def strip_remote_tags(html: str) -> str:
+    """The HTML of a cell output without the tags that would fetch from another host."""
+    return REMOTE_TAG.sub("", html)
+
+
+def drop_remote_tags(app: Sphinx, doctree: nodes.document) -> None:
+    for raw in list(doctree.findall(nodes.raw)):
+        if "html" in raw.get("format", "").split() and REMOTE_TAG.search(raw.astext()):
+            text = strip_remote_tags(raw.astext())
+            raw.replace_self(nodes.raw(raw.rawsource, text, format=raw["format"]))
+            logger.info(f"{app.env.docname}: removed a CDN link from a cell output")
 
 
 def drop_widgets(app: Sphinx, doctree: nodes.document) -> None:
@@ -117,9 +140,8 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if data is not None:
                 data.pop(WIDGET_VIEW, None)
                 data.pop(WIDGET_STATE, None)
-    nb.metadata.setdefault(
-        "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
-    )
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("kernelspec", nbformat.from_dict(kernelspec))
     nbformat.validate(nb)
     return nb
 
@@ -156,6 +178,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", check_mathjax)
     app.connect("doctree-read", restore_executed)
     app.connect("doctree-read", drop_widgets)
+    app.connect("doctree-read", drop_remote_tags)
     # The theme's header buttons are added at priority 501; the notebook must be known before.
     app.connect("html-page-context", publish_notebook, priority=400)
     app.connect("html-page-context", drop_thebe, priority=900)
