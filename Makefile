@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y npm; } || { echo "npm is needed to install MathJax for the book: install Node.js and npm"; exit 1; }
 	npm ci --no-audit --no-fund
 	touch $@
 
