@@ -80,11 +80,12 @@ MEASURE_JS = r"""
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     if (tex.test(n.nodeValue)) raw.push(name(n.parentElement));
   }
-  for (const el of article.querySelectorAll("mjx-merror")) raw.push("TeX error: " + name(el));
-  for (const el of article.querySelectorAll("mjx-mtext")) {
-    if (/^\\[A-Za-z]+/.test(el.textContent) && (el.getAttribute("style") || "").includes("red")) {
-      raw.push("undefined macro " + el.textContent + ": " + name(el.closest("mjx-container")));
-    }
+  // MathJax's own record of each formula: an undefined macro comes out red (noundefined), other
+  // TeX errors as merror. Either is TeX the reader cannot read.
+  const doc = window.MathJax && MathJax.startup && MathJax.startup.document;
+  for (const item of (doc && doc.math) || []) {
+    const mml = MathJax.startup.toMML(item.root);
+    if (/<merror|mathcolor="red"/.test(mml)) raw.push("TeX error in: " + item.math.slice(0, 80));
   }
 
   // Clipping: the element (or the scroll box that holds it) is wider than what shows of it, or it
@@ -108,7 +109,7 @@ MEASURE_JS = r"""
     check("table", el, box);
   }
   for (const el of all(".cell_output pre, .output pre")) check("code output", el, el);
-  for (const el of all(".cell_input pre")) check("code", el, el);
+  for (const el of all("pre")) if (!el.closest(".cell_output, .output")) check("code", el, el);
   for (const el of all(".cell_output img, figure img")) check("image", el, el);
 
   // A script or stylesheet from another host, or an inline script that names one to load later.
