@@ -65,7 +65,9 @@ MEASURE_JS = r"""
     const id = el.id || (el.closest("[id]") || {}).id || "";
     const cls = (el.getAttribute("class") || "").split(/\s+/).slice(0, 2).join(".");
     const text = (el.textContent || "").replace(/\s+/g, " ").trim().slice(0, 60);
-    return `${el.tagName.toLowerCase()}${cls ? "." + cls : ""} near #${id}: "${text}"`;
+    const section = (el.closest("section[id]") || {}).id || "";
+    const tag = el.tagName.toLowerCase() + (cls ? "." + cls : "");
+    return `${tag} #${id} in section #${section}: "${text}"`;
   };
 
   // Raw TeX: typeset math leaves no TeX text behind; an undefined macro or a TeX error shows as
