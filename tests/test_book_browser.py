@@ -1,0 +1,452 @@
+"""The built book as a reader's browser shows it: Debian's Chromium, driven by Playwright, 1280 px.
+
+Needs the built book (`make test` builds it first; by hand: `make book`) and Chromium at
+/usr/bin/chromium (or $MDQ_CHROMIUM; `make test` installs Debian's package when missing). The
+pages are served from 127.0.0.1 by a local HTTP server; every request to any other host is blocked
+and counted. Each page is visited once; the tests below then assert one property each over all
+pages and name every offending element. Full-page screenshots go to _build/screenshots/ for a
+person to look at, with report.txt (the measured counts).
+"""
+
+import functools
+import http.server
+import os
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = os.environ.get("MDQ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTH, HEIGHT = 1280, 900
+# A wider box than its column by at most this many CSS pixels is rounding, not clipping.
+SLACK = 1
+
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+PAGES = [TOC["root"]] + [c["file"] for part in TOC["parts"] for c in part["chapters"]]
+CHAPTERS = [p for p in PAGES if Path(p).name[:2].isdigit()]
+
+
+def _expected_cells(page: str) -> list:
+    """The cells of the build's executed notebook, less what has no meaning without a kernel."""
+    nb = nbformat.read(ROOT / "_build" / "jupyter_execute" / f"{page}.ipynb", as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            out.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+    return nb.cells
+
+
+def _has_explorer(page: str) -> bool:
+    """A chapter that builds an ipywidgets explorer owes the reader a kernel-free player."""
+    text = (ROOT / f"{page}.md").read_text()
+    return "mdq_teach.widgets" in text or "from mdq_teach import widgets" in text
+
+
+# --- what the browser measures on one page ---
+
+MEASURE_JS = r"""
+(SLACK) => {
+  const article = document.querySelector("article.bd-article") || document.querySelector("main");
+  const col = article.getBoundingClientRect();
+  const name = (el) => {
+    const id = el.id || (el.closest("[id]") || {}).id || "";
+    const cls = (el.getAttribute("class") || "").split(/\s+/).slice(0, 2).join(".");
+    const text = (el.textContent || "").replace(/\s+/g, " ").trim().slice(0, 60);
+    const section = (el.closest("section[id]") || {}).id || "";
+    const tag = el.tagName.toLowerCase() + (cls ? "." + cls : "");
+    return `${tag} #${id} in section #${section}: "${text}"`;
+  };
+
+  // Raw TeX: typeset math leaves no TeX text behind; an undefined macro or a TeX error shows as
+  // red mtext / merror inside the rendered formula.
+  const tex = /\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|\\end\{|\\frac|\\mathbb|\\operatorname/;
+  const raw = [];
+  const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT, {
+    acceptNode: (n) => n.parentElement.closest(
+      "mjx-container, script, style, pre, code, textarea, .highlight, mjx-assistive-mml"
+    ) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
+  });
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (tex.test(n.nodeValue)) raw.push(name(n.parentElement));
+  }
+  // MathJax's own record of each formula: an undefined macro comes out red (noundefined), other
+  // TeX errors as merror. Either is TeX the reader cannot read.
+  const doc = window.MathJax && MathJax.startup && MathJax.startup.document;
+  for (const item of (doc && doc.math) || []) {
+    const mml = MathJax.startup.toMML(item.root);
+    if (/<merror|mathcolor="red"/.test(mml)) raw.push("TeX error in: " + item.math.slice(0, 80));
+  }
+
+  // Clipping: the element (or the scroll box that holds it) is wider than what shows of it, or it
+  // sticks out of the article column.
+  const clipped = [];
+  const check = (kind, el, box) => {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) return;  // hidden (e.g. inside a closed solution)
+    const out = r.right > col.right + SLACK || r.left < col.left - SLACK;
+    const scrolled = box.scrollWidth > box.clientWidth + SLACK;
+    if (out || scrolled) {
+      clipped.push({kind, element: name(el), width: Math.round(Math.max(r.width, box.scrollWidth)),
+                    shown: Math.round(Math.min(box.clientWidth || r.width, col.right - r.left)),
+                    column: Math.round(col.width)});
+    }
+  };
+  const all = (sel) => article.querySelectorAll(sel);
+  for (const el of all("mjx-container[display]")) check("display math", el, el);
+  for (const el of article.querySelectorAll("table")) {
+    const box = el.closest(".pst-scrollable-table-container, .table-wrapper") || el;
+    check("table", el, box);
+  }
+  for (const el of all(".cell_output pre, .output pre")) check("code output", el, el);
+  for (const el of all("pre")) if (!el.closest(".cell_output, .output")) check("code", el, el);
+  for (const el of all(".cell_output img, figure img")) check("image", el, el);
+
+  // A script or stylesheet from another host, or an inline script that names one to load later.
+  const cdn = [];
+  for (const el of document.querySelectorAll("script, link[rel=stylesheet], link[rel=preload]")) {
+    const url = el.src || el.href || "";
+    if (/^https?:/.test(url) && new URL(url).hostname !== location.hostname) cdn.push(url);
+    const inline = el.tagName === "SCRIPT" && !el.src ? el.textContent : "";
+    for (const m of inline.matchAll(/https?:\/\/[^"'`\s]+\.(m?js|css)\b/g)) cdn.push(m[0]);
+  }
+
+  return {
+    cdn,
+    math: article.querySelectorAll("mjx-container").length,
+    rawTex: raw,
+    clipped,
+  };
+}
+"""
+
+IMAGES_JS = r"""
+async () => Promise.all([...document.images].map(async (im) => {
+  im.loading = "eager";
+  try { await im.decode(); } catch (e) { /* an image that cannot decode keeps naturalWidth 0 */ }
+  return {src: (im.currentSrc || im.src).slice(0, 80), width: im.naturalWidth};
+}))
+"""
+
+# A player is a range input together with the frame it drives: the nearest ancestor that also holds
+# an image, svg or canvas. Its "frame" is a digest of what that picture shows.
+PLAYERS_JS = r"""
+() => [...document.querySelectorAll("article input[type=range]")].map((input, i) => {
+  let root = input.parentElement;
+  while (root && root.tagName !== "ARTICLE" && !root.querySelector("img, svg, canvas")) {
+    root = root.parentElement;
+  }
+  input.setAttribute("data-player-test", String(i));
+  return {index: i, hasPicture: !!(root && root.tagName !== "ARTICLE"),
+          min: input.min, max: input.max, value: input.value};
+})
+"""
+
+FRAME_JS = r"""
+(i) => {
+  const input = document.querySelector(`[data-player-test="${i}"]`);
+  let root = input.parentElement;
+  while (root && root.tagName !== "ARTICLE" && !root.querySelector("img, svg, canvas")) {
+    root = root.parentElement;
+  }
+  return [...root.querySelectorAll("img, svg, canvas")].map((el) =>
+    el.tagName === "IMG" ? el.currentSrc || el.src
+    : el.tagName === "CANVAS" ? el.toDataURL() : el.outerHTML).join("|");
+}
+"""
+
+
+# --- serving and visiting -------------------------------------------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"{HTML / 'index.html'} is missing: build the book first (`make book`)")
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def _settle(probe, expected, timeout: float = 3.0):
+    """Poll `probe()` until it returns `expected` (animations, scripts) or time runs out."""
+    end = time.monotonic() + timeout
+    while (value := probe()) != expected and time.monotonic() < end:
+        time.sleep(0.05)
+    return value
+
+
+def _frame(page, player: dict) -> str:
+    return page.evaluate(FRAME_JS, player["index"]) if player["hasPicture"] else ""
+
+
+def _moved(page, player: dict, before: str) -> bool:
+    return bool(before) and _frame(page, player) != before
+
+
+def _visit(browser, base: str, page_path: str) -> dict:
+    start = time.perf_counter()
+    external, local, missing, errors = [], [], [], []
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+
+    def route(r):
+        host = urllib.parse.urlsplit(r.request.url).hostname
+        if host == "127.0.0.1" or r.request.url.startswith(("data:", "blob:")):
+            local.append(r.request.url)
+            r.continue_()
+        else:
+            external.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda resp: resp.status >= 400 and missing.append(resp.url))
+    url = f"{base}/{page_path}.html"
+    page.goto(url, wait_until="load", timeout=180_000)
+    # MathJax typesets after load; its startup promise resolves when the page is done.
+    page.evaluate(
+        "async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise)"
+        " await MathJax.startup.promise; }"
+    )
+    images = page.evaluate(IMAGES_JS)
+    measured = page.evaluate(MEASURE_JS, SLACK)
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SHOTS / (page_path.replace("/", "_") + ".png")
+    # Before any click: the page as it opens, typeset, with its images decoded.
+    page.screenshot(path=str(shot), full_page=True)
+
+    # Every player moves: jump to its last frame with the keyboard, as a reader would.
+    players = []
+    for p in page.evaluate(PLAYERS_JS):
+        before = _frame(page, p)
+        slider = page.locator(f'[data-player-test="{p["index"]}"]')
+        slider.focus()
+        slider.press("End")
+        moved = _settle(functools.partial(_moved, page, p, before), True)
+        players.append({**p, "moved": moved})
+        slider.press("Home")
+
+    # Every solution toggles: closed at first, open after a click, closed after a second one.
+    solutions = []
+    for i, sol in enumerate(page.locator("article .solution").all()):
+        body = sol.locator(".admonition-title ~ *").first
+        button = sol.locator(".toggle-button, summary, .admonition-title").first
+        states = [body.is_visible()]
+        for _ in range(2):
+            button.click()
+            states.append(_settle(body.is_visible, not states[-1]))
+        solutions.append({"index": i, "states": states})
+
+    # The chapter as a notebook: the link in the download menu, fetched from the server.
+    notebooks = []
+    for href in page.eval_on_selector_all(
+        "a[href$='.ipynb']", "els => [...new Set(els.map(e => e.href))]"
+    ):
+        resp = context.request.get(href)
+        notebooks.append({"href": href, "status": resp.status, "body": resp.body()})
+
+    context.close()
+
+    files = {
+        HTML / urllib.parse.unquote(urllib.parse.urlsplit(u).path).lstrip("/")
+        for u in local
+        if u.startswith(base)
+    }
+    return {
+        "page": page_path,
+        "external": external,
+        "missing": missing,
+        "errors": errors,
+        "images": images,
+        "players": players,
+        "solutions": solutions,
+        "notebooks": notebooks,
+        "html_kb": (HTML / f"{page_path}.html").stat().st_size / 1024,
+        "total_kb": sum(f.stat().st_size for f in files if f.is_file()) / 1024,
+        "screenshot": shot,
+        "seconds": time.perf_counter() - start,
+        **measured,
+    }
+
+
+@pytest.fixture(scope="module")
+def visits(server):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            result = {p: _visit(browser, server, p) for p in PAGES}
+        finally:
+            browser.close()
+    _write_report(result)
+    return result
+
+
+def _table(result: dict) -> str:
+    cols = ["page", "external", "raw TeX", "math", "clipped", "images", "players", "solutions",
+            "notebooks", "HTML KB", "total KB", "s"]
+    rows = [
+        [
+            v["page"].removeprefix("book/"),
+            len(v["external"]),
+            len(v["rawTex"]),
+            v["math"],
+            len(v["clipped"]),
+            len(v["images"]),
+            len(v["players"]),
+            len(v["solutions"]),
+            len(v["notebooks"]),
+            f"{v['html_kb']:.0f}",
+            f"{v['total_kb']:.0f}",
+            f"{v['seconds']:.1f}",
+        ]
+        for v in result.values()
+    ]
+    totals = ["all pages"] + [
+        sum(int(r[i]) for r in rows) if i < 9 else f"{sum(float(r[i]) for r in rows):.0f}"
+        for i in range(1, len(cols))
+    ]
+    rows.append(totals)
+    widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows, strict=True)]
+    def fmt(row):
+        cells = zip(row, widths, strict=True)
+        return "  ".join(
+            str(x).ljust(w) if i == 0 else str(x).rjust(w) for i, (x, w) in enumerate(cells)
+        )
+
+    return "\n".join([fmt(cols), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def _write_report(result: dict) -> None:
+    lines = [_table(result), ""]
+    for v in result.values():
+        for c in v["clipped"]:
+            lines.append(
+                f"clipped  {v['page']}: {c['kind']} {c['width']} px wide, {c['shown']} px shown "
+                f"(column {c['column']} px): {c['element']}"
+            )
+    (SHOTS / "report.txt").write_text("\n".join(lines) + "\n")
+
+
+# --- the checks ---
+
+
+def test_measurements_table(visits, capsys):
+    with capsys.disabled():
+        print(f"\nThe built book in Chromium at {WIDTH} px (screenshots in {SHOTS}):")
+        print(_table(visits))
+
+
+def test_no_request_leaves_the_machine(visits):
+    external = {p: v["external"] for p, v in visits.items() if v["external"]}
+    assert not external, f"requests outside 127.0.0.1 (blocked): {external}"
+    cdn = {p: v["cdn"] for p, v in visits.items() if v["cdn"]}
+    assert not cdn, f"scripts or stylesheets that name another host: {cdn}"
+
+
+def test_every_local_asset_exists_and_no_script_fails(visits):
+    missing = {p: v["missing"] for p, v in visits.items() if v["missing"]}
+    errors = {p: v["errors"] for p, v in visits.items() if v["errors"]}
+    assert not missing, f"local files the pages ask for but the build lacks: {missing}"
+    assert not errors, f"uncaught JavaScript errors: {errors}"
+
+
+def test_math_is_typeset_with_no_raw_tex(visits):
+    raw = {p: v["rawTex"] for p, v in visits.items() if v["rawTex"]}
+    assert not raw, f"raw TeX left on the pages: {raw}"
+    untypeset = [p for p in CHAPTERS if visits[p]["math"] == 0]
+    assert not untypeset, f"chapters where MathJax typeset nothing: {untypeset}"
+
+
+def _clipped(visits, kinds) -> list[str]:
+    return [
+        f"{p}: {c['kind']} {c['width']} px wide, {c['shown']} px shown (column {c['column']} px): "
+        f"{c['element']}"
+        for p, v in visits.items()
+        for c in v["clipped"]
+        if c["kind"] in kinds
+    ]
+
+
+def test_no_math_table_output_or_image_is_wider_than_its_column(visits):
+    clipped = _clipped(visits, {"display math", "table", "code output", "image"})
+    assert not clipped, f"{len(clipped)} elements wider than their column at {WIDTH} px:\n" + (
+        "\n".join(clipped)
+    )
+
+
+def test_code_cells_fit_their_column(visits):
+    clipped = _clipped(visits, {"code"})
+    assert not clipped, f"{len(clipped)} code cells wider than their column at {WIDTH} px:\n" + (
+        "\n".join(clipped)
+    )
+
+
+def test_every_image_decodes(visits):
+    broken = {p: [i["src"] for i in v["images"] if i["width"] == 0] for p, v in visits.items()}
+    broken = {p: b for p, b in broken.items() if b}
+    assert not broken, f"images that do not decode: {broken}"
+
+
+def test_every_player_changes_its_frame(visits):
+    stuck = {
+        p: [q for q in v["players"] if not q["moved"]] for p, v in visits.items() if v["players"]
+    }
+    stuck = {p: s for p, s in stuck.items() if s}
+    assert not stuck, f"players whose frame did not change when the slider moved: {stuck}"
+    without = [p for p in CHAPTERS if _has_explorer(p) and not visits[p]["players"]]
+    assert not without, f"chapters with an ipywidgets explorer but no kernel-free player: {without}"
+
+
+def test_every_solution_toggles(visits):
+    bad = {
+        p: [s for s in v["solutions"] if s["states"] != [False, True, False]]
+        for p, v in visits.items()
+    }
+    bad = {p: b for p, b in bad.items() if b}
+    assert not bad, f"solutions that do not open and close (visible before/after clicks): {bad}"
+
+
+def test_every_chapter_offers_its_executed_notebook(visits):
+    for page in CHAPTERS:
+        links = visits[page]["notebooks"]
+        assert len(links) == 1, f"{page}: expected one .ipynb download link, found {links}"
+        link = links[0]
+        assert link["status"] == 200, f"{page}: {link['href']} answered {link['status']}"
+        nb = nbformat.reads(link["body"].decode(), as_version=4)
+        nbformat.validate(nb)
+        assert nb.nbformat == 4 and nb.metadata.kernelspec.name == "python3", page
+        assert "jupytext" not in nb.metadata, f"{page}: the notebook still asks for jupytext"
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert any(c.outputs for c in code), f"{page}: the downloaded notebook has no outputs"
+        assert not any(o.output_type == "error" for c in code for o in c.outputs), page
+        assert nb.cells == _expected_cells(page), (
+            f"{page}: the downloaded notebook differs from the book build's executed notebook"
+        )
