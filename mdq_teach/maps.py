@@ -338,7 +338,7 @@ class ShiftedTanh(IntervalMap):
         self._span = self.hi - self.lo
 
     def _project(self, s, beta):
-        return shifted_tanh(s, beta, self.levels)
+        return _blockwise(lambda t: shifted_tanh(t, beta, self.levels), s)
 
     def _value_and_slope(self, s, beta):
         # P(s) = q_0 + sum_i h_i E_i and P'(s) = sum_i 2 beta h_i E_i (1 - E_i), with
@@ -358,15 +358,7 @@ class ShiftedTanh(IntervalMap):
         return value, slope
 
     def _inverse(self, x, beta):
-        # Blocks small enough to stay in cache: the iteration makes some 30 passes over its
-        # arrays, which then cost a fraction of what they cost on the whole array in memory.
-        x = np.asarray(x, dtype=float)
-        flat = x.ravel()
-        out = np.empty_like(flat)
-        block = 1 << 14
-        for start in range(0, flat.size, block):
-            out[start : start + block] = self._inverse_block(flat[start : start + block], beta)
-        return out.reshape(x.shape)
+        return _blockwise(lambda t: self._inverse_block(t, beta), x)
 
     def _inverse_block(self, x, beta):
         # Newton's method on P(s) = x, safeguarded by bisection, run only on the entries that have
@@ -425,18 +417,24 @@ class ShiftedTanh(IntervalMap):
         return out
 
     def _potential(self, x, beta):
-        s = self._inverse(v.interior(x, self.lo, self.hi, np.dtype(np.float64)), beta)
+        return _blockwise(lambda t: self._potential_block(t, beta), x)
+
+    def _bregman(self, p, q, beta):
+        return _blockwise(lambda a, b: self._bregman_block(a, b, beta), p, q)
+
+    def _potential_block(self, x, beta):
+        s = self._inverse_block(v.interior(x, self.lo, self.hi, np.dtype(np.float64)), beta)
         tail = np.zeros_like(s)
         for c, h in zip(self._midpoints, self._steps, strict=True):  # one contiguous pass a step
             tail += h / (2 * beta) * log_cosh(beta * (s - c))
         return (x - self.lo - 0.5 * self._span) * s - tail
 
-    def _bregman(self, p, q, beta):
+    def _bregman_block(self, p, q, beta):
         # D_Phi(p, q) = D_{Phi*}(x~_q, x~_p): one convex log cosh term per step, each >= 0.
         f64 = np.dtype(np.float64)
         p, q = np.broadcast_arrays(p, q)
-        sp = self._inverse(v.interior(p, self.lo, self.hi, f64), beta)
-        sq = self._inverse(v.interior(q, self.lo, self.hi, f64), beta)
+        sp = self._inverse_block(v.interior(p, self.lo, self.hi, f64), beta)
+        sq = self._inverse_block(v.interior(q, self.lo, self.hi, f64), beta)
         out = np.zeros_like(sp)
         for c, h in zip(self._midpoints, self._steps, strict=True):
             ap, aq = beta * (sp - c), beta * (sq - c)
@@ -444,6 +442,23 @@ class ShiftedTanh(IntervalMap):
             out += h / (2 * beta) * np.maximum(terms, 0.0)
         q_on_boundary = (q <= self.lo) | (q >= self.hi)
         return np.where(q_on_boundary & (p != q), np.inf, np.where(p == q, 0.0, out))
+
+
+def _blockwise(fn, *arrays, block: int = 1 << 14):
+    """``fn`` applied to consecutive blocks of the (broadcast, flattened) float64 ``arrays``.
+
+    The shifted-tanh computations make tens of passes over their temporaries; on blocks that stay
+    in cache each pass costs a fraction of a pass over an array in main memory.
+    """
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in arrays))
+    shape = arrays[0].shape
+    flat = [a.ravel() for a in arrays]
+    if flat[0].size <= block:
+        return np.asarray(fn(*flat), dtype=float).reshape(shape)
+    out = np.empty(flat[0].size)
+    for start in range(0, out.size, block):
+        out[start : start + block] = fn(*(a[start : start + block] for a in flat))
+    return out.reshape(shape)
 
 
 class Euclidean(IntervalMap):
