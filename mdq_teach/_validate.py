@@ -37,7 +37,7 @@ def as_finite(name: str, value) -> np.ndarray:
         if raw.dtype.kind == "c" or raw.dtype.kind in "USV":
             raise TypeError(raw.dtype)
         arr = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise ValueError(
             f"{name} must be a real number or an array of real numbers, got {_short(value)}"
         ) from err
@@ -64,7 +64,7 @@ def check_scalar(name: str, value, lo: float = -np.inf, hi: float = np.inf,
     left = "(" if lo_open or lo == -np.inf else "["
     right = ")" if hi_open or hi == np.inf else "]"
     rng = f"{left}{lo}, {hi}{right}"
-    if allow_inf and isinstance(value, int | float | np.floating | np.integer) and np.isinf(value):
+    if allow_inf and isinstance(value, float | np.floating) and np.isinf(value):
         x = float(value)
     else:
         try:

@@ -338,35 +338,31 @@ class ShiftedTanh(IntervalMap):
         self._span = self.hi - self.lo
 
     def _project(self, s, beta):
-        return shifted_tanh(s, beta, self.levels)
+        return _blockwise(lambda t: shifted_tanh(t, beta, self.levels), s)
 
-    def _value_and_slope(self, s, beta):
-        # P(s) = q_0 + sum_i h_i E_i and P'(s) = sum_i 2 beta h_i E_i (1 - E_i), with
-        # E_i = expit(2 beta (s - c_i)): one exponential per step for both, in place. P is
-        # accurate to a few units of roundoff in absolute terms, all that Newton's method needs
-        # (``shifted_tanh`` is the evaluation accurate near 0).
+    def _derivatives(self, s, beta):
+        # P(s) = q_0 + sum_i h_i E_i, P' = sum_i 2 beta h_i E_i (1 - E_i) and
+        # P'' = sum_i 4 beta^2 h_i E_i (1 - E_i) (1 - 2 E_i), with E_i = expit(2 beta (s - c_i)):
+        # one exponential per step for all three. P is accurate to a few units of roundoff in
+        # absolute terms, all the iteration needs (``shifted_tanh`` is accurate near 0 as well).
         value = np.full_like(s, self.lo)
         slope = np.zeros_like(s)
+        curve = np.zeros_like(s)
         for c, h in zip(self._midpoints, self._steps, strict=True):
             e = s - c
             e *= 2 * beta
             special.expit(e, out=e)
             value += h * e
-            e *= 1 - e
-            e *= 2 * beta * h
-            slope += e
-        return value, slope
+            w = e * (1 - e)
+            w *= 2 * beta * h
+            slope += w
+            w *= 1 - 2 * e
+            w *= 2 * beta
+            curve += w
+        return value, slope, curve
 
     def _inverse(self, x, beta):
-        # Blocks small enough to stay in cache: the iteration makes some 30 passes over its
-        # arrays, which then cost a fraction of what they cost on the whole array in memory.
-        x = np.asarray(x, dtype=float)
-        flat = x.ravel()
-        out = np.empty_like(flat)
-        block = 1 << 14
-        for start in range(0, flat.size, block):
-            out[start : start + block] = self._inverse_block(flat[start : start + block], beta)
-        return out.reshape(x.shape)
+        return _blockwise(lambda t: self._inverse_block(t, beta), x)
 
     def _inverse_block(self, x, beta):
         # Newton's method on P(s) = x, safeguarded by bisection, run only on the entries that have
@@ -389,6 +385,9 @@ class ShiftedTanh(IntervalMap):
         s = np.clip(s, left, right)
         eps = np.finfo(np.float64).eps
         value_tol = 2 * self._steps.size * eps * max(1.0, abs(self.lo), abs(self.hi))
+        step_tol = eps ** (1 / 3) / beta
+        largest = max(1.0, float(np.abs(left).max(initial=0)), float(np.abs(right).max(initial=0)))
+        stuck_tol = 4 * eps * largest
         # Working arrays hold only the unconverged entries (idx says where they belong); they are
         # compacted only on passes where some entries finish.
         out = s
@@ -397,26 +396,23 @@ class ShiftedTanh(IntervalMap):
         for _ in range(200):
             if idx.size == 0:
                 break
-            value, slope = self._value_and_slope(st, beta)
+            value, slope, curve = self._derivatives(st, beta)
             residual = value - xt
             below = residual < 0
             lt = np.where(below, st, lt)
             rt = np.where(below, rt, st)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                newton = st - residual / slope
-            inside = (newton >= lt) & (newton <= rt)
-            s_new = np.where(inside, newton, 0.5 * (lt + rt))
+            # Halley's step (cubic convergence): s - 2 f f' / (2 f'^2 - f f'').
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                halley = st - 2 * residual * slope / (2 * slope * slope - residual * curve)
+            inside = (halley >= lt) & (halley <= rt)
+            s_new = np.where(inside, halley, 0.5 * (lt + rt))
             # Stop where P(s) matches x to roundoff (near the boundary P is so flat that the
-            # neighbouring floats of s straddle x), where s has stopped moving, or after a Newton
-            # step shorter than sqrt(eps) / beta: |P''/P'| <= 2 beta for tanh steps, so the step
-            # just taken has left an error below beta * step^2 <= eps / beta.
+            # neighbouring floats of s straddle x), where s has stopped moving, or after a Halley
+            # step shorter than eps^(1/3) / beta: the derivatives of a tanh step scale with powers
+            # of beta, so the step just taken has left an error below beta^2 step^3 <= eps / beta.
             matched = np.abs(residual) <= value_tol
             moved = np.abs(s_new - st)
-            done = (
-                matched
-                | (moved <= 4 * eps * np.maximum(1.0, np.abs(st)))
-                | (inside & (moved <= np.sqrt(eps) / beta))
-            )
+            done = matched | (moved <= stuck_tol) | (inside & (moved <= step_tol))
             st = np.where(matched, st, s_new)
             if done.any():
                 out[idx[done]] = st[done]
@@ -425,18 +421,24 @@ class ShiftedTanh(IntervalMap):
         return out
 
     def _potential(self, x, beta):
-        s = self._inverse(v.interior(x, self.lo, self.hi, np.dtype(np.float64)), beta)
+        return _blockwise(lambda t: self._potential_block(t, beta), x)
+
+    def _bregman(self, p, q, beta):
+        return _blockwise(lambda a, b: self._bregman_block(a, b, beta), p, q)
+
+    def _potential_block(self, x, beta):
+        s = self._inverse_block(v.interior(x, self.lo, self.hi, np.dtype(np.float64)), beta)
         tail = np.zeros_like(s)
         for c, h in zip(self._midpoints, self._steps, strict=True):  # one contiguous pass a step
             tail += h / (2 * beta) * log_cosh(beta * (s - c))
         return (x - self.lo - 0.5 * self._span) * s - tail
 
-    def _bregman(self, p, q, beta):
+    def _bregman_block(self, p, q, beta):
         # D_Phi(p, q) = D_{Phi*}(x~_q, x~_p): one convex log cosh term per step, each >= 0.
         f64 = np.dtype(np.float64)
         p, q = np.broadcast_arrays(p, q)
-        sp = self._inverse(v.interior(p, self.lo, self.hi, f64), beta)
-        sq = self._inverse(v.interior(q, self.lo, self.hi, f64), beta)
+        sp = self._inverse_block(v.interior(p, self.lo, self.hi, f64), beta)
+        sq = self._inverse_block(v.interior(q, self.lo, self.hi, f64), beta)
         out = np.zeros_like(sp)
         for c, h in zip(self._midpoints, self._steps, strict=True):
             ap, aq = beta * (sp - c), beta * (sq - c)
@@ -444,6 +446,23 @@ class ShiftedTanh(IntervalMap):
             out += h / (2 * beta) * np.maximum(terms, 0.0)
         q_on_boundary = (q <= self.lo) | (q >= self.hi)
         return np.where(q_on_boundary & (p != q), np.inf, np.where(p == q, 0.0, out))
+
+
+def _blockwise(fn, *arrays, block: int = 1 << 14):
+    """``fn`` applied to consecutive blocks of the (broadcast, flattened) float64 ``arrays``.
+
+    The shifted-tanh computations make tens of passes over their temporaries; on blocks that stay
+    in cache each pass costs a fraction of a pass over an array in main memory.
+    """
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in arrays))
+    shape = arrays[0].shape
+    flat = [a.ravel() for a in arrays]
+    if flat[0].size <= block:
+        return np.asarray(fn(*flat), dtype=float).reshape(shape)
+    out = np.empty(flat[0].size)
+    for start in range(0, out.size, block):
+        out[start : start + block] = fn(*(a[start : start + block] for a in flat))
+    return out.reshape(shape)
 
 
 class Euclidean(IntervalMap):
