@@ -15,6 +15,63 @@ import numpy as np
 # The equilateral triangle that carries the 2-simplex: vertex k of the simplex is drawn at row k.
 _TRIANGLE = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]])
 
+# Okabe & Ito's palette, distinguishable with every common colour-vision deficiency. Yellow comes
+# late because it is faint on white; "C0".."C7" in any chapter resolve to these colours.
+OKABE_ITO = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#F0E442",  # yellow
+)
+
+# A figure is drawn at 100 dpi and shown at most about 740 px wide (the text column at 1280 px), so
+# a 10-inch figure is scaled by about 0.74: these sizes keep its smallest text near 9 px on screen.
+BOOK_STYLE = {
+    "figure.dpi": 100,
+    "font.size": 12.0,
+    "axes.titlesize": 12.0,
+    "axes.labelsize": 12.0,
+    "xtick.labelsize": 11.0,
+    "ytick.labelsize": 11.0,
+    "legend.fontsize": 11.0,
+    "figure.titlesize": 13.0,
+    "lines.linewidth": 1.8,
+    "axes.prop_cycle": plt.cycler(color=list(OKABE_ITO)),
+    "image.cmap": "viridis",
+}
+
+
+def use_book_style() -> None:
+    """Set the book's matplotlib style (sizes legible in the rendered page, the Okabe-Ito cycle)."""
+    plt.rcParams.update(BOOK_STYLE)
+
+
+def sci(value: float, digits: int = 2) -> str:
+    """A number for prose, ``4.4 × 10³`` in plain Unicode (no math markup), never ``4.4e+03``.
+
+    Values with 0.01 <= |value| < 1000 are written plainly, with ``digits`` significant digits.
+    """
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"value must be finite, got {value}")
+    if int(digits) < 1:
+        raise ValueError(f"digits must be >= 1, got {digits}")
+    if value == 0.0:
+        return "0"
+    exponent = int(np.floor(np.log10(abs(value))))
+    mantissa = round(value / 10.0**exponent, int(digits) - 1)
+    if abs(mantissa) >= 10.0:  # rounding carried into the next power of ten
+        mantissa, exponent = mantissa / 10.0, exponent + 1
+    if -2 <= exponent <= 2:
+        return f"{value:.{max(int(digits) - 1 - exponent, 0)}f}"
+    sign_exp = str(exponent).replace("-", "\u2212")
+    superscript = sign_exp.translate(str.maketrans("0123456789\u2212", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻"))
+    return f"{mantissa:.{int(digits) - 1}f} × 10{superscript}"
+
 
 def _check_betas(betas) -> np.ndarray:
     betas = np.atleast_1d(np.asarray(betas, dtype=float))
@@ -46,8 +103,8 @@ def projection_panels(
         raise ValueError(f"margin must be in (0, 0.5), got {margin}")
     x_tilde = np.linspace(-span, span, n)
     x = _interior(m.domain, n, margin)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), layout="constrained")
-    colors = plt.cm.viridis(np.linspace(0.0, 0.85, betas.size))
+    fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.3), layout="constrained")
+    colors = plt.cm.viridis(np.linspace(0.0, 0.85, betas.size))  # ordered: light = large beta
     for beta, color in zip(betas, colors, strict=True):
         label = rf"$\beta={beta:g}$"
         axes[0].plot(x_tilde, m.project(x_tilde, beta), color=color, label=label)
@@ -211,3 +268,139 @@ def draw_interval(ax, levels, *, y: float = 0.0, label: str | None = None):
     if label:
         ax.annotate(label, (levels[0], y), textcoords="offset points", xytext=(0, 10))
     return ax
+
+
+def player(
+    draw_frame: Callable,
+    values: Iterable,
+    *,
+    figsize: tuple[float, float] = (7.0, 3.0),
+    dpi: float = 72.0,
+    interval_ms: int = 400,
+    label: Callable | None = None,
+    alt: str = "",
+) -> str:
+    """A kernel-free player for the rendered page: a slider and a play button over one frame per
+    value, each drawn at build time by ``draw_frame(fig, value)`` on a cleared figure.
+
+    Returns self-contained HTML (lossless WebP frames inline, a few lines of JavaScript, nothing
+    from the network); display it with ``IPython.display.HTML``. ``label(value)`` is the text
+    shown beside the slider (default: the value to 3 significant digits) and ``alt`` the image's
+    alt text. A frame of a 7 x 3 inch figure at 72 dpi weighs about 10 KiB: keep 16-30 frames.
+    """
+    import base64
+    import html
+    import io
+    import json
+    import uuid
+
+    values = list(values)
+    if not 2 <= len(values) <= 60:
+        raise ValueError(f"values must hold between 2 and 60 frames, got {len(values)}")
+    if not 30 <= dpi <= 150:
+        raise ValueError(f"dpi must be in [30, 150], got {dpi}")
+    if int(interval_ms) < 1:
+        raise ValueError(f"interval_ms must be >= 1, got {interval_ms}")
+    label = label or (lambda v: f"{v:.3g}")
+    fig = plt.figure(figsize=figsize, dpi=dpi, layout="constrained")
+    frames = []
+    try:
+        for value in values:
+            fig.clear()
+            draw_frame(fig, value)
+            buf = io.BytesIO()
+            # lossless WebP: a third of the PNG's size for line art, exact colours
+            fig.savefig(buf, format="webp", dpi=dpi, pil_kwargs={"lossless": True})
+            frames.append("data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode())
+    finally:
+        plt.close(fig)
+    texts = [str(label(v)) for v in values]
+    uid = "mdq-player-" + uuid.uuid4().hex[:12]
+    width, height = (round(s * dpi) for s in figsize)
+    return f"""<div class="mdq-player" id="{uid}" style="max-width:100%">
+<img src="{frames[0]}" alt="{html.escape(alt)}" width="{width}" height="{height}"
+ style="max-width:100%;height:auto;display:block">
+<div style="display:flex;align-items:center;gap:0.6em;margin-top:0.3em">
+<button type="button" aria-label="play" title="play / pause">\u25b6</button>
+<input type="range" min="0" max="{len(frames) - 1}" step="1" value="0"
+ aria-label="frame" style="flex:1">
+<output>{html.escape(texts[0])}</output>
+</div>
+<script>
+(function () {{
+  var root = document.getElementById("{uid}");
+  var frames = {json.dumps(frames)};
+  var texts = {json.dumps(texts)};
+  var img = root.querySelector("img"), range = root.querySelector("input");
+  var out = root.querySelector("output"), play = root.querySelector("button");
+  var timer = null;
+  function show(i) {{ img.src = frames[i]; range.value = i; out.textContent = texts[i]; }}
+  range.addEventListener("input", function () {{ show(Number(range.value)); }});
+  play.addEventListener("click", function () {{
+    if (timer) {{ clearInterval(timer); timer = null; play.textContent = "\u25b6"; return; }}
+    play.textContent = "\u275a\u275a";
+    timer = setInterval(function () {{
+      show((Number(range.value) + 1) % frames.length);
+    }}, {int(interval_ms)});
+  }});
+}})();
+</script>
+</div>"""
+
+
+PAPER_FIELDS = ("table", "row", "method", "space", "dataset", "architecture", "levels", "accuracy")
+
+
+def read_paper_results(path) -> list[dict]:
+    """Published accuracies from a CSV such as ``book/data/paper_results.csv``: '#' lines are
+    the citation and notes, then one record per (table, method, dataset, architecture).
+
+    Returns dicts with int 'table' and 'row', float 'accuracy' (in %) and str other fields.
+    """
+    import csv
+    from pathlib import Path
+
+    lines = [line for line in Path(path).read_text().splitlines() if not line.startswith("#")]
+    reader = csv.DictReader(lines)
+    if tuple(reader.fieldnames or ()) != PAPER_FIELDS:
+        raise ValueError(f"{path}: columns must be {PAPER_FIELDS}, got {reader.fieldnames}")
+    records = []
+    for i, rec in enumerate(reader, start=2):
+        try:
+            rec["table"], rec["row"] = int(rec["table"]), int(rec["row"])
+            rec["accuracy"] = float(rec["accuracy"])
+        except ValueError as err:
+            message = f"{path}: record {i} has a non-numeric table, row or accuracy"
+            raise ValueError(message) from err
+        if not 0.0 <= rec["accuracy"] <= 100.0:
+            raise ValueError(
+                f"{path}: record {i} has accuracy {rec['accuracy']} outside [0, 100]"
+            )
+        records.append(rec)
+    return records
+
+
+def paper_table_markdown(records, table: int, methods=None, extra: Mapping | None = None) -> str:
+    """One published table as a Markdown pipe table, methods as rows (in the paper's order) and
+    (dataset, architecture) as columns; ``methods`` keeps only those rows. ``extra`` maps a
+    column header to {method: text} to set other numbers (this book's runs) beside the paper's."""
+    chosen = [r for r in records if r["table"] == table]
+    if not chosen:
+        raise ValueError(f"no records for table {table}")
+    columns = list(dict.fromkeys((r["dataset"], r["architecture"]) for r in chosen))
+    rows = sorted({(r["row"], r["method"]) for r in chosen})
+    if methods is not None:
+        unknown = set(methods) - {m for _, m in rows}
+        if unknown:
+            raise ValueError(f"methods not in table {table}: {sorted(unknown)}")
+        rows = [(i, m) for i, m in rows if m in methods]
+    value = {(r["method"], r["dataset"], r["architecture"]): r["accuracy"] for r in chosen}
+    extra = dict(extra or {})
+    head = ["method"] + [f"{d}, {a}" for d, a in columns] + list(extra)
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for _, method in rows:
+        cells = [method.replace("*", "\\*")]
+        cells += [f"{value[(method, d, a)]:.2f}" for d, a in columns]
+        cells += [str(extra[h].get(method, "")) for h in extra]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

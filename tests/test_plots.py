@@ -149,3 +149,71 @@ def test_draw_simplex_and_interval_place_the_vertices_and_levels():
         plots.draw_interval(b, [1.0])
     with pytest.raises(ValueError, match="vertex_labels"):
         plots.draw_simplex(a, ("a", "b"))
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "text"),
+    [
+        (4437.2, 2, "4.4 × 10³"),
+        (1.234e-12, 2, "1.2 × 10⁻¹²"),
+        (-2.5e7, 2, "-2.5 × 10⁷"),
+        (9.96e5, 2, "1.0 × 10⁶"),  # rounding carries into the next power of ten
+        (3e-5, 1, "3 × 10⁻⁵"),
+        (0.5, 2, "0.50"),
+        (123.4, 2, "123"),
+        (0.0, 3, "0"),
+    ],
+)
+def test_sci_writes_numbers_for_prose_without_e_notation(value, digits, text):
+    assert plots.sci(value, digits) == text
+    assert "e" not in plots.sci(value, digits)
+
+
+@pytest.mark.parametrize(("value", "digits"), [(float("nan"), 2), (float("inf"), 2), (1.0, 0)])
+def test_sci_rejects_bad_input(value, digits):
+    with pytest.raises(ValueError):
+        plots.sci(value, digits)
+
+
+def test_book_style_uses_the_okabe_ito_cycle():
+    with plt.rc_context():
+        plots.use_book_style()
+        _, ax = plt.subplots()
+        colors = [ax.plot([0, 1])[0].get_color() for _ in plots.OKABE_ITO]
+    assert [c.upper() for c in colors] == [c.upper() for c in plots.OKABE_ITO]
+    assert len(set(plots.OKABE_ITO)) == 8
+
+
+def test_player_has_one_frame_per_value_a_slider_and_nothing_from_the_network():
+    import base64
+    import json
+    import re
+
+    seen = []
+
+    def draw(fig, value):
+        seen.append(value)
+        fig.subplots().plot([0, 1], [0, value])
+
+    html = plots.player(draw, [1.0, 2.0, 3.0], figsize=(3, 2), dpi=40,
+                        label=lambda v: f"beta = {v:g}", alt="a line")
+    frames = json.loads(re.search(r"var frames = (\[.*?\]);", html).group(1))
+    assert len(frames) == 3 and seen == [1.0, 2.0, 3.0]
+    images = [base64.b64decode(f.split(",", 1)[1]) for f in frames]
+    assert all(i[:4] == b"RIFF" and i[8:12] == b"WEBP" for i in images)
+    assert len(set(images)) == 3  # every frame differs
+    assert 'type="range"' in html and 'max="2"' in html and 'alt="a line"' in html
+    assert json.loads(re.search(r"var texts = (\[.*?\]);", html).group(1)) == [
+        "beta = 1", "beta = 2", "beta = 3"]
+    assert "http://" not in html and "https://" not in html
+    assert plt.get_fignums() == []
+
+
+@pytest.mark.parametrize(
+    ("values", "kwargs", "match"),
+    [([1.0], {}, "between 2 and 60"), ([1.0, 2.0], {"dpi": 10}, "dpi"),
+     ([1.0, 2.0], {"interval_ms": 0}, "interval_ms")],
+)
+def test_player_rejects_bad_arguments(values, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plots.player(lambda fig, v: None, values, **kwargs)
