@@ -673,3 +673,16 @@ def test_step_is_captured_by_torch_compile_without_graph_breaks():
         assert explained.graph_break_count == 0, (method, explained.break_reasons)
         assert explained.graph_count == 1, method
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("method", ["md-tanh-s", "pq"])
+def test_tensor_lr_gives_the_same_steps_as_the_float(method):
+    x, y = _data()
+    runs = []
+    for lr in (0.05, torch.tensor(0.05)):
+        net = _mlp()
+        opt = make_optimizer(net.parameters(), method, lr=lr, pq_lambda=0.01)
+        _train(net, opt, x, y, 4)
+        runs.append([p.detach().clone() for p in net.parameters()])
+    for a, b in zip(*runs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)

@@ -367,7 +367,7 @@ class QuantOptimizer(torch.optim.Optimizer):
             for k, v in group.items():
                 if k not in _OWN_GROUP_KEYS:
                     inner[k] = v
-            if compiling and inner.get("fused"):
+            if compiling and inner.get("fused") and not isinstance(inner["lr"], torch.Tensor):
                 # torch.compile does not trace fused kernels; it fuses the foreach path itself,
                 # which keeps the same state (as torch's own compiled optimizers do).
                 inner["fused"], inner["foreach"] = False, True

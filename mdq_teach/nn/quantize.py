@@ -200,7 +200,9 @@ def pq_prox(
     return pq_prox_(x.clone(), strength, levels, reg, clamp)
 
 
-def pq_prox_(x: torch.Tensor, strength, levels, reg: str, clamp: bool = True) -> torch.Tensor:
+def pq_prox_(
+    x: torch.Tensor, strength, levels, reg: str, clamp: bool = True, scratch=None
+) -> torch.Tensor:
     """:func:`pq_prox` written into ``x``.
 
     With r = x - Q(x): the soft threshold Q + sign(r) max(|r| - s, 0) is x - clip(r, -s, s), and
@@ -208,7 +210,12 @@ def pq_prox_(x: torch.Tensor, strength, levels, reg: str, clamp: bool = True) ->
     """
     if reg not in PQ_REGS:
         raise ValueError(f"pq_reg must be one of {PQ_REGS}, got {reg!r}")
-    r = x - nearest_level(x, levels)
+    if scratch is None or len(levels) != 2:
+        r = x - nearest_level(x, levels)
+    else:  # r = x - Q(x) in the scratch tensor
+        q = _table(levels, x)
+        torch.where(x >= (levels[0] + levels[1]) / 2, q[1], q[0], out=scratch)
+        r = torch.sub(x, scratch, out=scratch)
     if reg == "l1":
         x.sub_(r.clamp_(-strength, strength))
     elif isinstance(strength, torch.Tensor):
@@ -218,12 +225,14 @@ def pq_prox_(x: torch.Tensor, strength, levels, reg: str, clamp: bool = True) ->
     return x.clamp_(levels[0], levels[-1]) if clamp else x
 
 
-def bc_inside(x: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
-    """BinaryConnect's gradient gate: True where q_0 <= x <= q_{d-1} (the hull of the levels)."""
-    if levels[0] == -levels[-1]:
-        return x.abs() <= levels[-1]  # one comparison for symmetric levels
-    # x - m would round: -1e-43 - 1.5 is -1.5, inside [0, 3] by that test
-    return (x >= levels[0]) & (x <= levels[-1])
+def bc_inside(x: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
+    """BinaryConnect's gradient gate: 1 where q_0 <= x <= q_{d-1} (the hull of the levels), else 0,
+    in x's dtype.
+
+    Written as clip(x) == x: exact (no rounding of x - m), and in the float dtype, because
+    multiplying a gradient by a bool mask takes a slow type-promoting path on the CPU.
+    """
+    return torch.clamp(x, levels[0], levels[-1], out=out).eq_(x)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,13 +295,11 @@ def two_level_softmax_vjp(ut: torch.Tensor, beta, g: torch.Tensor, levels, out=N
     With z = beta (u~_1 - u~_0): <u, g q> = g w and u_1 (q_1 - w) = (q_1 - q_0) u_0 u_1, so the
     gradient is s (-1, +1) with s = beta (q_1 - q_0) g sigmoid(z) sigmoid(-z).
     """
-    z = torch.sub(ut[1], ut[0]).mul_(beta)
-    s = torch.sigmoid(z)
-    s.mul_(z.neg_().sigmoid_()).mul_(g).mul_(beta * (levels[1] - levels[0]))
-    if out is None:
-        return torch.stack((-s, s))
+    out = torch.empty_like(ut) if out is None else out
+    z = torch.sub(ut[1], ut[0], out=out[1]).mul_(beta)
+    torch.neg(z, out=out[0]).sigmoid_()  # u_0
+    s = z.sigmoid_().mul_(out[0]).mul_(g).mul_(beta * (levels[1] - levels[0]))  # in out[1]
     torch.neg(s, out=out[0])
-    out[1].copy_(s)
     return out
 
 
@@ -499,7 +506,12 @@ class Softmax(Projection):
         return probabilities_to_weights(primal, self.levels)
 
     def write(self, out, latent, beta):
-        if self.two:
+        if self.two and out.dtype == latent.dtype:  # m + h tanh(beta (u~_1 - u~_0) / 2) in out
+            (m, h), = _gaps(self.levels)
+            torch.sub(latent[1], latent[0], out=out).mul_(beta / 2).tanh_()
+            if (m, h) != (0.0, 1.0):
+                out.mul_(h).add_(m)
+        elif self.two:
             out.copy_(two_level_weights(latent, beta, self.levels))
         else:
             out.copy_(probabilities_to_weights(softmax_levels(latent, beta), self.levels))
@@ -525,9 +537,9 @@ class Softmax(Projection):
         if not self.two:
             out.copy_(softmax_levels(latent, beta))
             return
-        z = torch.sub(latent[1], latent[0]).mul_(beta)
-        torch.sigmoid(z, out=out[1])
-        torch.sigmoid(z.neg_(), out=out[0])
+        z = torch.sub(latent[1], latent[0], out=out[1]).mul_(beta)
+        torch.neg(z, out=out[0]).sigmoid_()
+        z.sigmoid_()
 
     def inverse_into(self, out, primal, beta):
         tiny = torch.finfo(primal.dtype).tiny
@@ -634,8 +646,7 @@ class Cancel(Route):
     description = "store x~; x~ -= eta d, g zeroed where x~ is outside [q_min, q_max]"
 
     def grad(self, proj, state, g, ctx):
-        inside = bc_inside(state["latent"], proj.levels)
-        return torch.mul(g, inside, out=self.buffer(proj, state, ctx))
+        return bc_inside(state["latent"], proj.levels, self.buffer(proj, state, ctx)).mul_(g)
 
 
 class Mirror(Route):
@@ -676,7 +687,9 @@ class ProxStep(Route):
 
     def finish(self, proj, state, p, ctx):
         latent = state["latent"]
-        pq_prox_(latent, ctx.lr * ctx.reg_strength, proj.levels, ctx.reg, ctx.clamp)
+        # The gradient buffer is free once the base optimizer has stepped: scratch for Q(x).
+        scratch = self.buffer(proj, state, ctx)
+        pq_prox_(latent, ctx.lr * ctx.reg_strength, proj.levels, ctx.reg, ctx.clamp, scratch)
         p.copy_(latent)
 
 
