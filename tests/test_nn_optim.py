@@ -345,6 +345,7 @@ def test_base_names_and_classes():
         (dict(method="md-tanh-s", weight_decay=-1.0), r"weight_decay must be .*\[0, inf\)"),
         (dict(method="md-tanh-s", base="sgd", momentum=math.nan), r"momentum must be"),
         (dict(method="md-tanh-s", betaz=(0.9, 0.9)), r"Adam does not take \['betaz'\]"),
+        (dict(method="md-tanh-s", betas=(0.9, 1.5)), r"betas must be two numbers in \[0, 1\)"),
         (dict(method="pmf", pmf_jacobian="code"), r"pmf_jacobian must be one of"),
         (dict(method="pq", pq_clamp="yes"), r"pq_clamp must be True or False"),
         (dict(method="md-tanh-s", beta_max=0.5), "beta_max must be >= beta_init"),

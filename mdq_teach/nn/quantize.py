@@ -80,12 +80,24 @@ def nearest_level(x: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
 
     For levels (-1, 1) this is ``sign`` with ``sign(0) = +1``.
     """
+    if len(levels) == 2 and levels[0] == -levels[1]:
+        return nearest_symmetric_into(torch.empty_like(x), x, levels)
     q = _table(levels, x)
     if len(levels) == 2:  # one comparison instead of a search
         return torch.where(x >= (levels[0] + levels[1]) / 2, q[1], q[0])
     midpoints = (q[1:] + q[:-1]) / 2
     # right=True puts x == midpoint into the upper bucket.
     return q[torch.searchsorted(midpoints, x.contiguous(), right=True)]
+
+
+def nearest_symmetric_into(out: torch.Tensor, x: torch.Tensor, levels) -> torch.Tensor:
+    """Nearest of two levels (-a, a) written into ``out``: a with the sign of x + 0.
+
+    Adding +0 turns -0.0 into +0.0, so sign(0) = +1 for both zeros; copysign is exact and, on the
+    CPU, several times faster than a select between two scalars.
+    """
+    torch.add(x, 0.0, out=out)
+    return torch.copysign(_table(levels, out)[1].expand_as(out), out, out=out)
 
 
 def argmax_level(u: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
@@ -210,12 +222,10 @@ def pq_prox_(
     """
     if reg not in PQ_REGS:
         raise ValueError(f"pq_reg must be one of {PQ_REGS}, got {reg!r}")
-    if scratch is None or len(levels) != 2:
+    if scratch is None or len(levels) != 2 or levels[0] != -levels[1]:
         r = x - nearest_level(x, levels)
     else:  # r = x - Q(x) in the scratch tensor
-        q = _table(levels, x)
-        torch.where(x >= (levels[0] + levels[1]) / 2, q[1], q[0], out=scratch)
-        r = torch.sub(x, scratch, out=scratch)
+        r = torch.sub(x, nearest_symmetric_into(scratch, x, levels), out=scratch)
     if reg == "l1":
         x.sub_(r.clamp_(-strength, strength))
     elif isinstance(strength, torch.Tensor):
@@ -422,6 +432,9 @@ class Hard(Projection):
         if len(self.levels) != 2:
             out.copy_(nearest_level(latent, self.levels))
             return
+        if self.levels[0] == -self.levels[1] and out.dtype == latent.dtype:
+            nearest_symmetric_into(out, latent, self.levels)
+            return
         q = _table(self.levels, out)
         # One comparison and one select, written straight into the parameter.
         torch.where(latent >= (self.levels[0] + self.levels[1]) / 2, q[1], q[0], out=out)
@@ -543,7 +556,14 @@ class Softmax(Projection):
 
     def inverse_into(self, out, primal, beta):
         tiny = torch.finfo(primal.dtype).tiny
-        torch.clamp_min(primal, tiny, out=out).log_().div_(beta)
+        if not self.two:
+            torch.clamp_min(primal, tiny, out=out).log_().div_(beta)
+            return
+        # Softmax ignores a common shift, so the representative (0, log(u_1 / u_0) / beta) is
+        # as good an inverse as log(u) / beta and costs one logarithm per weight instead of two.
+        torch.clamp_min(primal[0], tiny, out=out[0])
+        torch.clamp_min(primal[1], tiny, out=out[1]).div_(out[0]).log_().div_(beta)
+        out[0].zero_()
 
     def weights_into(self, out, primal):
         if self.two and out.dtype == primal.dtype:  # w = q_0 + (q_1 - q_0) u_1
