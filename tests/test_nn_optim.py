@@ -140,7 +140,8 @@ def test_ternary_conv_net_stays_in_hull_and_rounds_to_three_levels(method, quant
 @pytest.mark.parametrize(
     "levels,weights,expected",
     [
-        ((-1, 1), [0.0, -1e-30, 0.3, -2.0], [1.0, -1.0, 1.0, -1.0]),  # sign(0) = +1
+        ((-1, 1), [0.0, -0.0, -1e-30, 0.3, -2.0], [1.0, 1.0, -1.0, 1.0, -1.0]),  # sign(0) = +1
+        ((-2, 2), [-0.0, 1e-38, -3.0], [2.0, 2.0, -2.0]),
         ((-1, 0, 1), [0.0, -0.5, 0.5, 0.25, -0.75], [0.0, 0.0, 1.0, 0.0, -1.0]),
         ((0, 1, 3), [0.5, 2.0, 1.9, 7.0, -1.0], [1.0, 3.0, 1.0, 3.0, 0.0]),
     ],
@@ -150,6 +151,9 @@ def test_rounding_goes_to_the_nearest_level_and_ties_up(levels, weights, expecte
     opt = make_optimizer([w], "pq", levels=levels)  # pq leaves the initial weights unchanged
     opt.round_()
     assert w.tolist() == expected
+    v = nn.Parameter(torch.tensor(weights))
+    make_optimizer([v], "bc", levels=levels)  # BC's projection is the same rounding
+    assert v.tolist() == expected
 
 
 def test_u_space_rounding_is_the_argmax_with_ties_up():

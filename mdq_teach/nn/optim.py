@@ -391,6 +391,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                     if latent.grad is not None:
                         latent.grad = None  # the base optimizer skips it
                     continue
+                ctx.weight = p
                 grad = route.grad(proj, state, g, ctx)
                 if latent.grad is not grad:
                     latent.grad = grad

@@ -392,7 +392,7 @@ class Projection:
         """out <- the weights of the primal tensor."""
         out.copy_(self.weights(primal))
 
-    def vjp(self, latent: torch.Tensor, beta, g: torch.Tensor, out=None) -> torch.Tensor:
+    def vjp(self, latent: torch.Tensor, beta, g: torch.Tensor, out=None, weight=None):
         """Gradient with respect to the latent of a loss with gradient g at the weight."""
         raise ValueError(f"projection {self.name!r} has no Jacobian; use a straight-through route")
 
@@ -453,7 +453,13 @@ class Tanh(Projection):
         else:
             out.copy_(shifted_tanh(latent, beta, self.levels))
 
-    def vjp(self, latent, beta, g, out=None):
+    def vjp(self, latent, beta, g, out=None, weight=None):
+        if weight is not None and len(self.levels) == 2 and weight.dtype == latent.dtype:
+            # From the weight w = m + h tanh(beta (x~ - m)) the model holds: beta h (1 - y^2),
+            # y = (w - m) / h, the paper's beta (1 - w^2), without a transcendental function.
+            (m, h), = _gaps(self.levels)
+            y = weight if (m, h) == (0.0, 1.0) else torch.sub(weight, m, out=out).div_(h)
+            return torch.mul(y, y, out=out).neg_().add_(1).mul_(beta * h).mul_(g)
         return shifted_tanh_derivative(latent, beta, self.levels, out).mul_(g)
 
     def inverse(self, primal, beta):
@@ -539,7 +545,17 @@ class Softmax(Projection):
     def ste_grad(self, g, out=None):
         return lift_gradient(g, self.levels, out)
 
-    def vjp(self, latent, beta, g, out=None):
+    def vjp(self, latent, beta, g, out=None, weight=None):
+        if self.two and self.jacobian == "paper" and weight is not None and out is not None and (
+            weight.dtype == latent.dtype
+        ):
+            # u_0 u_1 = (1 - y^2) / 4 with y = (w - m) / h = u_1 - u_0, read from the weight the
+            # model holds: s = beta (q_1 - q_0) g u_0 u_1 = (beta h / 2) g (1 - y^2).
+            (m, h), = _gaps(self.levels)
+            y = weight if (m, h) == (0.0, 1.0) else torch.sub(weight, m, out=out[1]).div_(h)
+            s = torch.mul(y, y, out=out[1]).neg_().add_(1).mul_(beta * h / 2).mul_(g)
+            torch.neg(s, out=out[0])
+            return out
         if self.jacobian == "released":
             return released_pmf_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
         if self.two:
@@ -605,6 +621,7 @@ class StepContext:
     def __init__(self, beta, beta_next, lr, reg_strength, reg, clamp, buffers, compiling=False):
         self.buffers = buffers  # the latents' gradient tensors, by latent
         self.compiling = compiling
+        self.weight = None  # the parameter being stepped (holds P_beta(latent))
         self.beta = beta  # the value the model's weights were projected with
         self.beta_next = beta_next  # the value the new weights are projected with
         self.lr = lr
@@ -658,7 +675,8 @@ class ChainRule(Route):
     description = "store x~; d from the gradient through P (Jacobian); x = P(x~)"
 
     def grad(self, proj, state, g, ctx):
-        return proj.vjp(state["latent"], ctx.beta, g, self.buffer(proj, state, ctx))
+        # ctx.weight holds P_beta(latent): every write into it uses the beta of the next step.
+        return proj.vjp(state["latent"], ctx.beta, g, self.buffer(proj, state, ctx), ctx.weight)
 
 
 class Cancel(Route):
