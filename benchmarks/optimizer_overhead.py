@@ -1,9 +1,11 @@
 """Per-step cost of each method's optimizer against plain Adam, on ResNet-18 (11.2M parameters).
 
-Only ``optimizer.step()`` is timed: one forward/backward pass fills the gradients once, then each
-optimizer steps ``--steps`` times on those fixed gradients (after ``--warmup`` untimed steps). The
-table gives the median milliseconds per step and the ratio to ``torch.optim.Adam`` measured in the
-same run, so the ratio is comparable across machines even when absolute times are not.
+Only ``optimizer.step()`` is timed: one forward/backward pass fills the gradients once, then every
+optimizer steps on those fixed gradients (after ``--warmup`` untimed steps each). The optimizers
+take turns, one step each per round for ``--steps`` rounds, so a change of load on a shared
+machine hits all of them alike. The table gives the median milliseconds per step and the ratio to
+``torch.optim.Adam`` with its default settings measured in the same run, so the ratio is
+comparable across machines even when absolute times are not.
 
     python benchmarks/optimizer_overhead.py                 # CPU
     python benchmarks/optimizer_overhead.py --device cuda   # GPU (synchronised timings)
@@ -18,6 +20,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from mdq_teach.nn import METHODS, make_optimizer
 from mdq_teach.nn.models import get_model
@@ -28,18 +31,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_steps(optimizer, device, steps: int, warmup: int) -> float:
-    """Median seconds of one ``optimizer.step()``."""
-    for _ in range(warmup):
-        optimizer.step()
+def _timed_step(optimizer, device) -> float:
+    start = time.perf_counter()
+    optimizer.step()
     _sync(device)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        optimizer.step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return time.perf_counter() - start
 
 
 def run(device: str, steps: int, warmup: int, batch: int, methods) -> list[tuple[str, float]]:
@@ -49,18 +45,22 @@ def run(device: str, steps: int, warmup: int, batch: int, methods) -> list[tuple
     x = torch.randn(batch, 3, 32, 32, device=device)
     y = torch.randint(10, (batch,), device=device)
     F.cross_entropy(model(x), y).backward()
-    grads = [p.grad.clone() for p in model.parameters()]
-    rows = []
-    for name in ["torch.optim.Adam", *methods]:
-        for p, g in zip(model.parameters(), grads, strict=True):
-            p.grad = g.clone()
+    names = ["torch.optim.Adam", *methods]
+    optimizers = {}
+    for name in names:
         if name == "torch.optim.Adam":
-            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            optimizers[name] = torch.optim.Adam(model.parameters(), lr=1e-3)
         else:
-            opt = make_optimizer(model.parameters(), name, lr=1e-3, beta_scale=1.02)
-        rows.append((name, time_steps(opt, device, steps, warmup)))
-        del opt
-    return rows
+            optimizers[name] = make_optimizer(model.parameters(), name, lr=1e-3, beta_scale=1.02)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in tqdm(range(warmup), desc="warm-up", leave=False):
+        for opt in optimizers.values():
+            opt.step()
+    _sync(device)
+    for _ in tqdm(range(steps), desc="rounds", leave=False):
+        for name, opt in optimizers.items():
+            times[name].append(_timed_step(opt, device))
+    return [(name, statistics.median(times[name])) for name in names]
 
 
 def main() -> None:
@@ -76,7 +76,7 @@ def main() -> None:
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor()
     print(f"ResNet-18 ({n:,} parameters), device {args.device} ({where or platform.machine()}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"median of {args.steps} steps")  # fmt: skip
+          f"median of {args.steps} interleaved rounds")  # fmt: skip
     adam = rows[0][1]
     print(f"{'optimizer':<18} {'ms/step':>9} {'x Adam':>8}")
     for name, seconds in rows:

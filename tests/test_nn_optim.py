@@ -141,7 +141,8 @@ def test_ternary_conv_net_stays_in_hull_and_rounds_to_three_levels(method, quant
 @pytest.mark.parametrize(
     "levels,weights,expected",
     [
-        ((-1, 1), [0.0, -1e-30, 0.3, -2.0], [1.0, -1.0, 1.0, -1.0]),  # sign(0) = +1
+        ((-1, 1), [0.0, -0.0, -1e-30, 0.3, -2.0], [1.0, 1.0, -1.0, 1.0, -1.0]),  # sign(0) = +1
+        ((-2, 2), [-0.0, 1e-38, -3.0], [2.0, 2.0, -2.0]),
         ((-1, 0, 1), [0.0, -0.5, 0.5, 0.25, -0.75], [0.0, 0.0, 1.0, 0.0, -1.0]),
         ((0, 1, 3), [0.5, 2.0, 1.9, 7.0, -1.0], [1.0, 3.0, 1.0, 3.0, 0.0]),
     ],
@@ -151,6 +152,9 @@ def test_rounding_goes_to_the_nearest_level_and_ties_up(levels, weights, expecte
     opt = make_optimizer([w], "pq", levels=levels)  # pq leaves the initial weights unchanged
     opt.round_()
     assert w.tolist() == expected
+    v = nn.Parameter(torch.tensor(weights))
+    make_optimizer([v], "bc", levels=levels)  # BC's projection is the same rounding
+    assert v.tolist() == expected
 
 
 def test_u_space_rounding_is_the_argmax_with_ties_up():
@@ -348,6 +352,7 @@ def test_base_names_and_classes():
         (dict(method="md-tanh-s", weight_decay=-1.0), r"weight_decay must be .*\[0, inf\)"),
         (dict(method="md-tanh-s", base="sgd", momentum=math.nan), r"momentum must be"),
         (dict(method="md-tanh-s", betaz=(0.9, 0.9)), r"Adam does not take \['betaz'\]"),
+        (dict(method="md-tanh-s", betas=(0.9, 1.5)), r"betas must be two numbers in \[0, 1\)"),
         (dict(method="pmf", pmf_jacobian="code"), r"pmf_jacobian must be one of"),
         (dict(method="pq", pq_clamp="yes"), r"pq_clamp must be True or False"),
         (dict(method="md-tanh-s", beta_max=0.5), "beta_max must be >= beta_init"),
@@ -677,3 +682,16 @@ def test_step_is_captured_by_torch_compile_without_graph_breaks():
         assert explained.graph_break_count == 0, (method, explained.break_reasons)
         assert explained.graph_count == 1, method
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("method", ["md-tanh-s", "pq"])
+def test_tensor_lr_gives_the_same_steps_as_the_float(method):
+    x, y = _data()
+    runs = []
+    for lr in (0.05, torch.tensor(0.05)):
+        net = _mlp()
+        opt = make_optimizer(net.parameters(), method, lr=lr, pq_lambda=0.01)
+        _train(net, opt, x, y, 4)
+        runs.append([p.detach().clone() for p in net.parameters()])
+    for a, b in zip(*runs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)

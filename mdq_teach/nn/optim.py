@@ -30,7 +30,8 @@ torch-native behaviour:
   defaults included) drives the inner step.
 * ``weight_decay`` is the base optimizer's and acts on the tensor the base optimizer steps: the
   latent x~ (md-*-s, gd-tanh, bc, proxconnect's theta), u~ (pmf, md-softmax-s), the weight x
-  itself (pq, float), and, for the mirror methods, the dual point P_beta^{-1}(x).
+  itself (pq, float), and, for the mirror methods, the dual point P_beta^{-1}(x) (atanh(x) / beta
+  for md-tanh; for md-softmax log(u) / beta, or (0, log(u_1 / u_0) / beta) with two levels).
 * ``step()`` does not synchronise with the host. Non-finite gradients are not screened unless
   ``check_finite=True`` (one host sync per step; the error names the parameter). With
   ``torch.amp.GradScaler``, ``scaler.step(opt)`` skips steps whose gradients overflowed, as for
@@ -129,6 +130,13 @@ def _base_defaults(base_cls, lr, base_kwargs: dict) -> dict:
             ok = isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
             if not ok:
                 raise ValueError(f"{key} must be a number in [0, inf), got {value!r}")
+    if "betas" in base_kwargs:
+        betas = base_kwargs["betas"]
+        ok = isinstance(betas, (tuple, list)) and len(betas) == 2 and all(
+            isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas
+        )
+        if not ok:
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
     return defaults
 
 
@@ -367,7 +375,7 @@ class QuantOptimizer(torch.optim.Optimizer):
             for k, v in group.items():
                 if k not in _OWN_GROUP_KEYS:
                     inner[k] = v
-            if compiling and inner.get("fused"):
+            if compiling and inner.get("fused") and not isinstance(inner["lr"], torch.Tensor):
                 # torch.compile does not trace fused kernels; it fuses the foreach path itself,
                 # which keeps the same state (as torch's own compiled optimizers do).
                 inner["fused"], inner["foreach"] = False, True
@@ -383,6 +391,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                     if latent.grad is not None:
                         latent.grad = None  # the base optimizer skips it
                     continue
+                ctx.weight = p
                 grad = route.grad(proj, state, g, ctx)
                 if latent.grad is not grad:
                     latent.grad = grad

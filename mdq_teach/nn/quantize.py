@@ -80,12 +80,24 @@ def nearest_level(x: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
 
     For levels (-1, 1) this is ``sign`` with ``sign(0) = +1``.
     """
+    if len(levels) == 2 and levels[0] == -levels[1]:
+        return nearest_symmetric_into(torch.empty_like(x), x, levels)
     q = _table(levels, x)
     if len(levels) == 2:  # one comparison instead of a search
         return torch.where(x >= (levels[0] + levels[1]) / 2, q[1], q[0])
     midpoints = (q[1:] + q[:-1]) / 2
     # right=True puts x == midpoint into the upper bucket.
     return q[torch.searchsorted(midpoints, x.contiguous(), right=True)]
+
+
+def nearest_symmetric_into(out: torch.Tensor, x: torch.Tensor, levels) -> torch.Tensor:
+    """Nearest of two levels (-a, a) written into ``out``: a with the sign of x + 0.
+
+    Adding +0 turns -0.0 into +0.0, so sign(0) = +1 for both zeros; copysign is exact and, on the
+    CPU, several times faster than a select between two scalars.
+    """
+    torch.add(x, 0.0, out=out)
+    return torch.copysign(_table(levels, out)[1].expand_as(out), out, out=out)
 
 
 def argmax_level(u: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
@@ -200,7 +212,9 @@ def pq_prox(
     return pq_prox_(x.clone(), strength, levels, reg, clamp)
 
 
-def pq_prox_(x: torch.Tensor, strength, levels, reg: str, clamp: bool = True) -> torch.Tensor:
+def pq_prox_(
+    x: torch.Tensor, strength, levels, reg: str, clamp: bool = True, scratch=None
+) -> torch.Tensor:
     """:func:`pq_prox` written into ``x``.
 
     With r = x - Q(x): the soft threshold Q + sign(r) max(|r| - s, 0) is x - clip(r, -s, s), and
@@ -208,7 +222,10 @@ def pq_prox_(x: torch.Tensor, strength, levels, reg: str, clamp: bool = True) ->
     """
     if reg not in PQ_REGS:
         raise ValueError(f"pq_reg must be one of {PQ_REGS}, got {reg!r}")
-    r = x - nearest_level(x, levels)
+    if scratch is None or len(levels) != 2 or levels[0] != -levels[1]:
+        r = x - nearest_level(x, levels)
+    else:  # r = x - Q(x) in the scratch tensor
+        r = torch.sub(x, nearest_symmetric_into(scratch, x, levels), out=scratch)
     if reg == "l1":
         x.sub_(r.clamp_(-strength, strength))
     elif isinstance(strength, torch.Tensor):
@@ -218,12 +235,14 @@ def pq_prox_(x: torch.Tensor, strength, levels, reg: str, clamp: bool = True) ->
     return x.clamp_(levels[0], levels[-1]) if clamp else x
 
 
-def bc_inside(x: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
-    """BinaryConnect's gradient gate: True where q_0 <= x <= q_{d-1} (the hull of the levels)."""
-    if levels[0] == -levels[-1]:
-        return x.abs() <= levels[-1]  # one comparison for symmetric levels
-    # x - m would round: -1e-43 - 1.5 is -1.5, inside [0, 3] by that test
-    return (x >= levels[0]) & (x <= levels[-1])
+def bc_inside(x: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
+    """BinaryConnect's gradient gate: 1 where q_0 <= x <= q_{d-1} (the hull of the levels), else 0,
+    in x's dtype.
+
+    Written as clip(x) == x: exact (no rounding of x - m), and in the float dtype, because
+    multiplying a gradient by a bool mask takes a slow type-promoting path on the CPU.
+    """
+    return torch.clamp(x, levels[0], levels[-1], out=out).eq_(x)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,13 +305,11 @@ def two_level_softmax_vjp(ut: torch.Tensor, beta, g: torch.Tensor, levels, out=N
     With z = beta (u~_1 - u~_0): <u, g q> = g w and u_1 (q_1 - w) = (q_1 - q_0) u_0 u_1, so the
     gradient is s (-1, +1) with s = beta (q_1 - q_0) g sigmoid(z) sigmoid(-z).
     """
-    z = torch.sub(ut[1], ut[0]).mul_(beta)
-    s = torch.sigmoid(z)
-    s.mul_(z.neg_().sigmoid_()).mul_(g).mul_(beta * (levels[1] - levels[0]))
-    if out is None:
-        return torch.stack((-s, s))
+    out = torch.empty_like(ut) if out is None else out
+    z = torch.sub(ut[1], ut[0], out=out[1]).mul_(beta)
+    torch.neg(z, out=out[0]).sigmoid_()  # u_0
+    s = z.sigmoid_().mul_(out[0]).mul_(g).mul_(beta * (levels[1] - levels[0]))  # in out[1]
     torch.neg(s, out=out[0])
-    out[1].copy_(s)
     return out
 
 
@@ -375,7 +392,7 @@ class Projection:
         """out <- the weights of the primal tensor."""
         out.copy_(self.weights(primal))
 
-    def vjp(self, latent: torch.Tensor, beta, g: torch.Tensor, out=None) -> torch.Tensor:
+    def vjp(self, latent: torch.Tensor, beta, g: torch.Tensor, out=None, weight=None):
         """Gradient with respect to the latent of a loss with gradient g at the weight."""
         raise ValueError(f"projection {self.name!r} has no Jacobian; use a straight-through route")
 
@@ -415,6 +432,9 @@ class Hard(Projection):
         if len(self.levels) != 2:
             out.copy_(nearest_level(latent, self.levels))
             return
+        if self.levels[0] == -self.levels[1] and out.dtype == latent.dtype:
+            nearest_symmetric_into(out, latent, self.levels)
+            return
         q = _table(self.levels, out)
         # One comparison and one select, written straight into the parameter.
         torch.where(latent >= (self.levels[0] + self.levels[1]) / 2, q[1], q[0], out=out)
@@ -433,7 +453,13 @@ class Tanh(Projection):
         else:
             out.copy_(shifted_tanh(latent, beta, self.levels))
 
-    def vjp(self, latent, beta, g, out=None):
+    def vjp(self, latent, beta, g, out=None, weight=None):
+        if weight is not None and len(self.levels) == 2 and weight.dtype == latent.dtype:
+            # From the weight w = m + h tanh(beta (x~ - m)) the model holds: beta h (1 - y^2),
+            # y = (w - m) / h, the paper's beta (1 - w^2), without a transcendental function.
+            (m, h), = _gaps(self.levels)
+            y = weight if (m, h) == (0.0, 1.0) else torch.sub(weight, m, out=out).div_(h)
+            return torch.mul(y, y, out=out).neg_().add_(1).mul_(beta * h).mul_(g)
         return shifted_tanh_derivative(latent, beta, self.levels, out).mul_(g)
 
     def inverse(self, primal, beta):
@@ -499,7 +525,12 @@ class Softmax(Projection):
         return probabilities_to_weights(primal, self.levels)
 
     def write(self, out, latent, beta):
-        if self.two:
+        if self.two and out.dtype == latent.dtype:  # m + h tanh(beta (u~_1 - u~_0) / 2) in out
+            (m, h), = _gaps(self.levels)
+            torch.sub(latent[1], latent[0], out=out).mul_(beta / 2).tanh_()
+            if (m, h) != (0.0, 1.0):
+                out.mul_(h).add_(m)
+        elif self.two:
             out.copy_(two_level_weights(latent, beta, self.levels))
         else:
             out.copy_(probabilities_to_weights(softmax_levels(latent, beta), self.levels))
@@ -514,7 +545,17 @@ class Softmax(Projection):
     def ste_grad(self, g, out=None):
         return lift_gradient(g, self.levels, out)
 
-    def vjp(self, latent, beta, g, out=None):
+    def vjp(self, latent, beta, g, out=None, weight=None):
+        if self.two and self.jacobian == "paper" and weight is not None and out is not None and (
+            weight.dtype == latent.dtype
+        ):
+            # u_0 u_1 = (1 - y^2) / 4 with y = (w - m) / h = u_1 - u_0, read from the weight the
+            # model holds: s = beta (q_1 - q_0) g u_0 u_1 = (beta h / 2) g (1 - y^2).
+            (m, h), = _gaps(self.levels)
+            y = weight if (m, h) == (0.0, 1.0) else torch.sub(weight, m, out=out[1]).div_(h)
+            s = torch.mul(y, y, out=out[1]).neg_().add_(1).mul_(beta * h / 2).mul_(g)
+            torch.neg(s, out=out[0])
+            return out
         if self.jacobian == "released":
             return released_pmf_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
         if self.two:
@@ -525,13 +566,20 @@ class Softmax(Projection):
         if not self.two:
             out.copy_(softmax_levels(latent, beta))
             return
-        z = torch.sub(latent[1], latent[0]).mul_(beta)
-        torch.sigmoid(z, out=out[1])
-        torch.sigmoid(z.neg_(), out=out[0])
+        z = torch.sub(latent[1], latent[0], out=out[1]).mul_(beta)
+        torch.neg(z, out=out[0]).sigmoid_()
+        z.sigmoid_()
 
     def inverse_into(self, out, primal, beta):
         tiny = torch.finfo(primal.dtype).tiny
-        torch.clamp_min(primal, tiny, out=out).log_().div_(beta)
+        if not self.two:
+            torch.clamp_min(primal, tiny, out=out).log_().div_(beta)
+            return
+        # Softmax ignores a common shift, so the representative (0, log(u_1 / u_0) / beta) is
+        # as good an inverse as log(u) / beta and costs one logarithm per weight instead of two.
+        torch.clamp_min(primal[0], tiny, out=out[0])
+        torch.clamp_min(primal[1], tiny, out=out[1]).div_(out[0]).log_().div_(beta)
+        out[0].zero_()
 
     def weights_into(self, out, primal):
         if self.two and out.dtype == primal.dtype:  # w = q_0 + (q_1 - q_0) u_1
@@ -573,6 +621,7 @@ class StepContext:
     def __init__(self, beta, beta_next, lr, reg_strength, reg, clamp, buffers, compiling=False):
         self.buffers = buffers  # the latents' gradient tensors, by latent
         self.compiling = compiling
+        self.weight = None  # the parameter being stepped (holds P_beta(latent))
         self.beta = beta  # the value the model's weights were projected with
         self.beta_next = beta_next  # the value the new weights are projected with
         self.lr = lr
@@ -626,7 +675,8 @@ class ChainRule(Route):
     description = "store x~; d from the gradient through P (Jacobian); x = P(x~)"
 
     def grad(self, proj, state, g, ctx):
-        return proj.vjp(state["latent"], ctx.beta, g, self.buffer(proj, state, ctx))
+        # ctx.weight holds P_beta(latent): every write into it uses the beta of the next step.
+        return proj.vjp(state["latent"], ctx.beta, g, self.buffer(proj, state, ctx), ctx.weight)
 
 
 class Cancel(Route):
@@ -634,8 +684,7 @@ class Cancel(Route):
     description = "store x~; x~ -= eta d, g zeroed where x~ is outside [q_min, q_max]"
 
     def grad(self, proj, state, g, ctx):
-        inside = bc_inside(state["latent"], proj.levels)
-        return torch.mul(g, inside, out=self.buffer(proj, state, ctx))
+        return bc_inside(state["latent"], proj.levels, self.buffer(proj, state, ctx)).mul_(g)
 
 
 class Mirror(Route):
@@ -676,7 +725,9 @@ class ProxStep(Route):
 
     def finish(self, proj, state, p, ctx):
         latent = state["latent"]
-        pq_prox_(latent, ctx.lr * ctx.reg_strength, proj.levels, ctx.reg, ctx.clamp)
+        # The gradient buffer is free once the base optimizer has stepped: scratch for Q(x).
+        scratch = self.buffer(proj, state, ctx)
+        pq_prox_(latent, ctx.lr * ctx.reg_strength, proj.levels, ctx.reg, ctx.clamp, scratch)
         p.copy_(latent)
 
 
