@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 # The equilateral triangle that carries the 2-simplex: vertex k of the simplex is drawn at row k.
 _TRIANGLE = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]])
@@ -302,18 +303,17 @@ def player(
     if int(interval_ms) < 1:
         raise ValueError(f"interval_ms must be >= 1, got {interval_ms}")
     label = label or (lambda v: f"{v:.3g}")
-    fig = plt.figure(figsize=figsize, dpi=dpi, layout="constrained")
+    # A Figure outside pyplot: the notebook's inline backend never sees it, so building a player
+    # neither shows an extra figure nor flushes figures other cells left open.
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     frames = []
-    try:
-        for value in values:
-            fig.clear()
-            draw_frame(fig, value)
-            buf = io.BytesIO()
-            # lossless WebP: a third of the PNG's size for line art, exact colours
-            fig.savefig(buf, format="webp", dpi=dpi, pil_kwargs={"lossless": True})
-            frames.append("data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode())
-    finally:
-        plt.close(fig)
+    for value in values:
+        fig.clear()
+        draw_frame(fig, value)
+        buf = io.BytesIO()
+        # lossless WebP: a third of the PNG's size for line art, exact colours
+        fig.savefig(buf, format="webp", dpi=dpi, pil_kwargs={"lossless": True})
+        frames.append("data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode())
     texts = [str(label(v)) for v in values]
     uid = "mdq-player-" + uuid.uuid4().hex[:12]
     width, height = (round(s * dpi) for s in figsize)
@@ -329,7 +329,7 @@ def player(
 <script>
 (function () {{
   var root = document.getElementById("{uid}");
-  var frames = {json.dumps(frames)};
+  var frames = [root.querySelector("img").src].concat({json.dumps(frames[1:])});
   var texts = {json.dumps(texts)};
   var img = root.querySelector("img"), range = root.querySelector("input");
   var out = root.querySelector("output"), play = root.querySelector("button");

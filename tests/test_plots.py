@@ -197,7 +197,9 @@ def test_player_has_one_frame_per_value_a_slider_and_nothing_from_the_network():
 
     html = plots.player(draw, [1.0, 2.0, 3.0], figsize=(3, 2), dpi=40,
                         label=lambda v: f"beta = {v:g}", alt="a line")
-    frames = json.loads(re.search(r"var frames = (\[.*?\]);", html).group(1))
+    # the first frame is the image's own source, the others follow in the script
+    first = re.search(r'<img src="([^"]+)"', html).group(1)
+    frames = [first] + json.loads(re.search(r"\.concat\((\[.*?\])\);", html).group(1))
     assert len(frames) == 3 and seen == [1.0, 2.0, 3.0]
     images = [base64.b64decode(f.split(",", 1)[1]) for f in frames]
     assert all(i[:4] == b"RIFF" and i[8:12] == b"WEBP" for i in images)
@@ -206,7 +208,14 @@ def test_player_has_one_frame_per_value_a_slider_and_nothing_from_the_network():
     assert json.loads(re.search(r"var texts = (\[.*?\]);", html).group(1)) == [
         "beta = 1", "beta = 2", "beta = 3"]
     assert "http://" not in html and "https://" not in html
-    assert plt.get_fignums() == []
+
+
+def test_player_leaves_pyplot_alone():
+    # a figure another cell left open (as an explorer may) must not be flushed or closed
+    other = plt.figure()
+    html = plots.player(lambda fig, v: fig.subplots().plot([0, v]), [1.0, 2.0], dpi=40)
+    assert plt.get_fignums() == [other.number]
+    assert html.count("data:image/webp") == 2
 
 
 @pytest.mark.parametrize(
