@@ -61,25 +61,65 @@ def test_divergence_on_the_boundary(m):
 @pytest.mark.parametrize("m", INTERVAL_MAPS, ids=IDS)
 @given(fa=fractions, fb=fractions, fc=fractions, beta=betas)
 @pytest.mark.fidelity("md:eq36")
-def test_three_point_identity_for_every_interval_map(m, fa, fb, fc, beta):
+def test_three_point_identity_with_each_maps_closed_form_divergence(m, fa, fb, fc, beta):
+    # The identity holds only if m.bregman is the divergence of a potential whose gradient is
+    # m.inverse, so this checks the closed forms against each other (ShiftedTanh included).
     a, b, c = (_point(m, f) for f in (fa, fb, fc))
-    lhs, rhs = three_point_identity(
-        lambda x: m.potential(x, beta), lambda x: m.inverse(x, beta), a, b, c, elementwise=True
-    )
-    assert lhs == pytest.approx(rhs, abs=1e-9)
-    # And with the map's own closed-form divergence.
     cross = (m.inverse(c, beta) - m.inverse(b, beta)) * (a - b)
     own = m.bregman(a, b, beta) + m.bregman(b, c, beta) - cross
     assert m.bregman(a, c, beta) == pytest.approx(own, abs=1e-9)
 
 
+# Divergences and mirror-map gradients written out by hand (Eq. 3 expanded for each potential),
+# independent of mdq_teach: D(p, q) and grad Phi for Phi = Eq. 14 / beta, its sigmoid analogue,
+# and x^2 / 2.
+def _tanh_div(p, q, beta):
+    return ((1 + p) * np.log((1 + p) / (1 + q)) + (1 - p) * np.log((1 - p) / (1 - q))) / (2 * beta)
+
+
+def _sigmoid_div(p, q, beta):
+    return (p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))) / beta
+
+
+HAND = {
+    "tanh": (Tanh(), _tanh_div, lambda x, beta: np.arctanh(x) / beta),
+    "sigmoid": (Sigmoid(), _sigmoid_div, lambda x, beta: np.log(x / (1 - x)) / beta),
+    "euclidean": (Euclidean(), lambda p, q, beta: 0.5 * (p - q) ** 2, lambda x, beta: x),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND))
+@given(fa=fractions, fb=fractions, fc=fractions, beta=betas)
+@pytest.mark.fidelity("md:eq36")
+def test_three_point_identity_against_hand_written_divergences(name, fa, fb, fc, beta):
+    m, div, grad = HAND[name]
+    a, b, c = (_point(m, f) for f in (fa, fb, fc))
+    expected_rhs = div(a, b, beta) + div(b, c, beta) - (grad(c, beta) - grad(b, beta)) * (a - b)
+    # the identity itself, for the written-out divergence
+    assert div(a, c, beta) == pytest.approx(expected_rhs, rel=1e-9, abs=1e-9)
+    lhs, rhs = three_point_identity(
+        lambda x: m.potential(x, beta), lambda x: m.inverse(x, beta), a, b, c, elementwise=True
+    )
+    assert lhs == pytest.approx(div(a, c, beta), rel=1e-7, abs=1e-9)
+    assert rhs == pytest.approx(expected_rhs, rel=1e-7, abs=1e-9)
+    assert m.bregman(a, c, beta) == pytest.approx(div(a, c, beta), rel=1e-7, abs=1e-11)
+
+
 @given(simplex3, simplex3, simplex3, betas)
+@pytest.mark.fidelity("md:eq36")
 def test_three_point_identity_on_the_simplex(a, b, c, beta):
+    # KL / beta and grad Phi = log(u) / beta (Eq. 18, 19), written out here.
+    def div(p, q):
+        return np.sum(p * np.log(p / q)) / beta
+
+    cross = np.dot(np.log(c) / beta - np.log(b) / beta, a - b)
+    assert div(a, c) == pytest.approx(div(a, b) + div(b, c) - cross, abs=1e-10)
     m = Softmax((-1, 0, 1))
     lhs, rhs = three_point_identity(
         lambda u: m.potential(u, beta), lambda u: m.inverse(u, beta), a, b, c
     )
-    assert lhs == pytest.approx(rhs, abs=1e-10)
+    assert lhs == pytest.approx(div(a, c), rel=1e-9, abs=1e-12)
+    assert rhs == pytest.approx(div(a, b) + div(b, c) - cross, rel=1e-9, abs=1e-10)
 
 
 def test_three_point_identity_sign_convention_with_a_quadratic():

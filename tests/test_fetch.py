@@ -70,6 +70,38 @@ def write_cifar_archive(path: Path, name: str = "cifar10", per_batch=8, seed=0) 
     return batches
 
 
+# The checksums the data sets' authors publish, typed here from their pages (the Fashion-MNIST
+# README table; the "md5sum" column of https://www.cs.toronto.edu/~kriz/cifar.html), so that a typo
+# in mdq_teach.fetch fails a test: every download test below patches the constants out.
+OFFICIAL_FASHION_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+OFFICIAL_CIFAR = {
+    "cifar10": ("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530"),
+    "cifar100": ("cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8"),
+}
+DEBIAN_README = Path("/usr/share/doc/dataset-fashion-mnist/README.md.gz")
+
+
+def test_published_checksums_are_the_official_ones():
+    assert fetch.FASHION_FILES == OFFICIAL_FASHION_MD5
+    for name, (archive, md5sum) in OFFICIAL_CIFAR.items():
+        assert (fetch.CIFAR[name]["archive"], fetch.CIFAR[name]["md5"]) == (archive, md5sum)
+
+
+@pytest.mark.skipif(not DEBIAN_README.is_file(), reason="Debian dataset-fashion-mnist is absent")
+def test_fashion_checksums_match_the_upstream_readme_shipped_by_debian():
+    # Debian recompresses the .gz files (no file name in the gzip header), so the md5 sums of its
+    # copies differ from the published ones; the upstream README it ships carries the table.
+    readme = gzip.decompress(DEBIAN_README.read_bytes()).decode()
+    for name, md5sum in fetch.FASHION_FILES.items():
+        rows = [line for line in readme.splitlines() if line.startswith(f"| `{name}`")]
+        assert len(rows) == 1 and f"`{md5sum}`" in rows[0], (name, rows)
+
+
 def test_data_root_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("MDQ_DATA", str(tmp_path / "env"))
     assert fetch.data_root(tmp_path / "arg") == tmp_path / "arg"

@@ -136,14 +136,17 @@ def test_euclidean_md_is_a_clipped_gradient_step(x, g, eta, beta):
 # -- Softmax (u-space) ------------------------------------------------------------------------
 
 
-@given(st.lists(st.floats(-5, 5), min_size=3, max_size=3), betas)
+@given(st.lists(st.floats(-5, 5), min_size=3, max_size=3), betas, st.floats(-1000, 1000))
 @pytest.mark.fidelity("md:ex2", "md:eq16", "md:eq17", "md:eq18")
-def test_softmax_projection_and_inverse_are_eq_16_and_18(u_tilde, beta):
+def test_softmax_projection_and_inverse_are_eq_16_and_18(u_tilde, beta, shift):
     m = Softmax((-1, 0, 1))
     u_tilde = np.array(u_tilde)
     expected = np.exp(beta * u_tilde) / np.exp(beta * u_tilde).sum()
     u = m.project(u_tilde, beta)
     assert np.allclose(u, expected, rtol=1e-12, atol=1e-15)
+    # Eq. 16 ignores a constant added to every entry (the reason Eq. 17 must pick a
+    # representative), even one for which exp(beta (u~ + c)) overflows or underflows.
+    assert np.allclose(m.project(u_tilde + shift, beta), expected, rtol=1e-9, atol=1e-12)
     # Eq. 17/18: the inverse is the representative with log-sum-exp zero; it maps back to u.
     v = m.inverse(u, beta)
     assert np.allclose(m.project(v, beta), u, rtol=1e-10, atol=1e-15)

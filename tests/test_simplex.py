@@ -104,14 +104,34 @@ def test_subgradient_satisfies_the_subgradient_inequality():
         assert game.value(y) >= game.value(x) + game.subgradient(x) @ (y - x) - 1e-12
 
 
+def _hand_radius_and_lipschitz(method, payoff):
+    """R and L of Theorem 2 for the matrix game, written out here rather than read from the library.
+
+    EG: Phi = sum x log x, x^0 = uniform, R^2 = max Phi - Phi(x^0) = 0 - (-log d) = log d; the
+    norm is ||.||_1, whose dual bounds the subgradients (columns of A) by max |A_ij|.
+    PGD: Phi = ||x||^2 / 2, x^0 = uniform, R^2 = 1/2 (at a vertex) - 1/(2d); the norm is ||.||_2,
+    so L is the largest Euclidean norm of a column of A.
+    """
+    d = payoff.shape[0]
+    if method == "eg":
+        return np.sqrt(np.log(d)), np.abs(payoff).max()
+    return np.sqrt(0.5 - 0.5 / d), max(np.sqrt(np.sum(col**2)) for col in payoff.T)
+
+
 @pytest.mark.parametrize("method", simplex.METHODS)
 @pytest.mark.fidelity("md:eq34")
 def test_theory_step_meets_the_textbook_bound(method):
     game = simplex.MatrixGame.random(200, 10, seed=4)
     steps = 200
-    result = simplex.run(method, game, simplex.theory_step(method, game, steps), steps)
+    R, L = _hand_radius_and_lipschitz(method, game.payoff)
+    # Theorem 2 with rho = 1, B = 1 (no annealing): eta = (R / L) sqrt(2 / t), bound R L sqrt(2 / t)
+    eta = R / L * np.sqrt(2.0 / steps)
+    bound = R * L * np.sqrt(2.0 / steps)
+    assert np.isclose(simplex.theory_step(method, game, steps), eta, rtol=1e-12)
+    assert np.isclose(simplex.theory_bound(method, game, steps), bound, rtol=1e-12)
+    result = simplex.run(method, game, eta, steps)
     # the bound is for the average of x^0..x^{t-1}, which is gap_avg[t - 1]
-    assert result["gap_avg"][steps - 1] <= simplex.theory_bound(method, game, steps)
+    assert result["gap_avg"][steps - 1] <= bound
     assert np.all(result["gap_last"] >= -1e-9)
 
 
