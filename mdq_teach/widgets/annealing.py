@@ -108,13 +108,15 @@ def draw(data: dict, ax=None) -> dict:
     return {"gap": gap, "bound_eta": bound_eta, "bound_theorem": bound_theorem, "title": ax.title}
 
 
-def redraw(artists: dict, data: dict) -> bool:
-    """Move the artists of ``draw`` to ``data``; True when the y range had to change."""
+def redraw(artists: dict, data: dict, titles: bool = True) -> bool:
+    """Move the artists of ``draw`` to ``data``; True when the y range had to change.
+    ``titles=False`` leaves the title alone (the explorer shows the numbers as text)."""
     from mdq_teach.widgets._live import fit_limits
 
     for key in ("gap", "bound_eta", "bound_theorem"):
         artists[key].set_data(data["t"], data[key])
-    artists["title"].set_text(_title(data))
+    if titles:
+        artists["title"].set_text(_title(data))
     ys = np.concatenate([data["gap"], data["bound_eta"], data["bound_theorem"]])
     ys = ys[np.isfinite(ys) & (ys > 0)]
     return fit_limits(artists["gap"].axes, "y", ys.min(), ys.max(), log=True)
@@ -137,14 +139,20 @@ def explorer(cap: float = 16.0, eta: float = 0.05, canvas: str = "auto"):
     fig, (ax,) = _live.new_figure(3.6)
     data = update(cap=cap, eta=eta)
     artists = draw(data, ax)
-    redraw(artists, data)  # the y range with headroom, before the layout is frozen
+    artists.pop("title").set_text("measured gap and bounds")  # the numbers go to the readout
+    redraw(artists, data, titles=False)  # the y range with headroom, before the layout is frozen
 
     def render():
-        return redraw(artists, update(cap=sliders["cap"].value, eta=sliders["eta"].value))
+        data = update(cap=sliders["cap"].value, eta=sliders["eta"].value)
+        live.show_readout(f"<b>{_title(data)}</b>")
+        return redraw(artists, data, titles=False)
 
-    live = _live.LiveFigure(fig, [artists[k] for k in artists], render, canvas=canvas)
+    live = _live.LiveFigure(fig, list(artists.values()), render, canvas=canvas)
+    live.show_readout(f"<b>{_title(data)}</b>")
     for s in sliders.values():
         s.observe(lambda change: live.request(), names="value")
-    box = ipywidgets.VBox([ipywidgets.HBox(list(sliders.values())), live.widget, live.errors])
+    box = ipywidgets.VBox(
+        [ipywidgets.HBox(list(sliders.values())), live.readout, live.widget, live.errors]
+    )
     box.figure, box.sliders, box.live = fig, sliders, live
     return box

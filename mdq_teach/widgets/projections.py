@@ -110,13 +110,20 @@ def draw(axes, data: dict) -> dict:
     return artists
 
 
-def redraw(artists: dict, data: dict) -> None:
-    """Move the artists made by ``draw`` to the data of another beta (same grid and maps)."""
+def redraw(artists: dict, data: dict, titles: bool = True) -> None:
+    """Move the artists made by ``draw`` to the data of another beta (same grid and maps);
+    ``titles=False`` leaves the titles alone (the explorer shows the numbers as text)."""
     xt = data["x_tilde"]
     for name, a in artists.items():
         a["line"].set_ydata(data["curves"][name])
         a["band"].set_verts(_soft_spans(xt, data["soft"][name]))
-        a["ax"].title.set_text(_title(name, data))
+        if titles:
+            a["ax"].title.set_text(_title(name, data))
+
+
+def readout(data: dict) -> str:
+    widths = ", ".join(f"{name} {w:.2f}" for name, w in data["soft_width"].items())
+    return f"<b>beta = {data['beta']:g}</b> &nbsp; soft width: {widths}"
 
 
 def projection_explorer(
@@ -138,15 +145,21 @@ def projection_explorer(
         raise ValueError(f"beta must lie in beta_range [{lo}, {hi}], got {beta}")
     slider = _live.slider("beta", float(beta), _live.log_grid(lo, hi, include=[beta]))
     fig, axes = _live.new_figure(3.2, nrows=1, ncols=len(names), sharey=True)
-    artists = draw(axes, update(beta, names))
-    moving = [a for art in artists.values() for a in (art["line"], art["band"], art["ax"].title)]
+    data = update(beta, names)
+    artists = draw(axes, data)
+    for name, a in artists.items():
+        a["ax"].set_title(name, fontsize="medium")  # the numbers go to the readout
+    moving = [a for art in artists.values() for a in (art["line"], art["band"])]
 
     def render():
-        redraw(artists, update(slider.value, names))
+        data = update(slider.value, names)
+        redraw(artists, data, titles=False)
+        live.show_readout(readout(data))
         return False  # fixed axes: only the animated artists are drawn again
 
     live = _live.LiveFigure(fig, moving, render, canvas=canvas)
+    live.show_readout(readout(data))
     slider.observe(lambda change: live.request(), names="value")
-    box = ipywidgets.VBox([slider, live.widget, live.errors])
+    box = ipywidgets.VBox([slider, live.readout, live.widget, live.errors])
     box.figure, box.slider, box.live = fig, slider, live
     return box

@@ -136,9 +136,9 @@ def draw(axes, data: dict, *, color: str = "C0", label: str | None = None, frame
     return lines
 
 
-def redraw(lines: dict, data: dict) -> bool:
+def redraw(lines: dict, data: dict, titles: bool = True) -> bool:
     """Move the lines of ``draw(..., frame=True)`` to ``data`` (same level set); True when an axis
-    range had to change."""
+    range had to change. ``titles=False`` leaves the title alone (the explorer shows it as text)."""
     from mdq_teach.widgets._live import fit_limits
 
     lines["p"].set_data(data["theta"], data["w"])
@@ -149,7 +149,8 @@ def redraw(lines: dict, data: dict) -> bool:
     levels = data["levels"] if isolated else []
     lines["dots"].set_data(levels, np.zeros_like(levels))
     lines["t"].set_data(np.arange(data["trajectory"].shape[0]), data["trajectory"])
-    lines["title"].set_text(_title(data))
+    if titles:
+        lines["title"].set_text(_title(data))
     finite = np.concatenate([_finite(data["r"]), _finite(data["phi"]), [0.0]])
     changed = fit_limits(lines["r"].axes, "y", np.nanmin(finite), np.nanmax(finite))
     traj = np.concatenate([data["trajectory"], data["levels"], [data["center"]]])
@@ -195,25 +196,31 @@ def quantizer_explorer(
     def current():
         return update(family_box.value, slider.value, LEVEL_SETS[levels_box.value])
 
-    lines = draw(axes, current())
-    redraw(lines, current())
+    def frame(data):
+        new = draw(axes, data)
+        new.pop("title").set_text("quantizer $P_\\beta$")  # the numbers go to the readout
+        redraw(new, data, titles=False)
+        return new
+
+    data = current()
+    lines = frame(data)
 
     def render():
         data = current()
+        live.show_readout(f"<b>{_title(data)}</b>")
         if levels_box.value != state["levels"]:  # new levels: new frame, drawn in full once
             state["levels"] = levels_box.value
             for ax in axes:
                 ax.clear()
-            new = draw(axes, data)
-            for artist in new.values():
+            lines.update(frame(data))
+            for artist in lines.values():
                 artist.set_animated(True)
-            live.animated[:] = list(new.values())
-            lines.update(new)
-            redraw(lines, data)
+            live.animated[:] = list(lines.values())
             return True
-        return redraw(lines, data)
+        return redraw(lines, data, titles=False)
 
     live = _live.LiveFigure(fig, list(lines.values()), render, canvas=canvas)
+    live.show_readout(f"<b>{_title(data)}</b>")
 
     def on_family(change):
         grid = beta_grid(change["new"])
@@ -235,7 +242,7 @@ def quantizer_explorer(
     levels_box.observe(on_value, names="value")
     slider.observe(on_value, names="value")
     box = ipywidgets.VBox(
-        [ipywidgets.HBox([family_box, levels_box, slider]), live.widget, live.errors]
+        [ipywidgets.HBox([family_box, levels_box, slider]), live.readout, live.widget, live.errors]
     )
     box.figure, box.slider, box.family, box.levels, box.live = (
         fig, slider, family_box, levels_box, live

@@ -98,8 +98,9 @@ def draw_artists(data: dict, axes) -> dict:
     return artists
 
 
-def redraw(artists: dict, data: dict) -> bool:
-    """Move the artists of ``draw_artists`` to ``data``; True when an axis range had to change."""
+def redraw(artists: dict, data: dict, titles: bool = True) -> bool:
+    """Move the artists of ``draw_artists`` to ``data``; True when an axis range had to change.
+    ``titles=False`` leaves the titles alone (the explorer shows the numbers as text)."""
     from mdq_teach.widgets._live import fit_limits
 
     for form, line in artists["objective"].items():
@@ -108,8 +109,9 @@ def redraw(artists: dict, data: dict) -> bool:
         artists["end"][m].set_data([data["final"][m]], [_end_y(data, m)])
         xs = data["trajectories"][m]
         artists["trajectory"][m].set_data(np.arange(xs.size), xs)
-    for title, text in zip(artists["titles"], _titles(data["params"]), strict=True):
-        title.set_text(text)
+    if titles:
+        for title, text in zip(artists["titles"], _titles(data["params"]), strict=True):
+            title.set_text(text)
     left = artists["objective"]["pq-l1"].axes
     right = artists["trajectory"]["md-tanh"].axes
     objectives = np.concatenate(list(data["objectives"].values()))
@@ -166,20 +168,33 @@ def explorer(
     fig, axes = _live.new_figure(3.6, nrows=1, ncols=2)
     data = update(beta, x_tilde0, eta, steps)
     artists = draw_artists(data, axes)
-    redraw(artists, data)
+    axes[0].set_title("objectives (dots: where each method ends)")  # numbers: in the readout
+    axes[1].set_title("trajectories")
+    redraw(artists, data, titles=False)
     moving = [
         *artists["objective"].values(), *artists["end"].values(),
-        *artists["trajectory"].values(), *artists["titles"],
+        *artists["trajectory"].values(),
     ]
 
+    def readout(data):
+        p, ends = data["params"], data["final"]
+        where = ", ".join(f"{STYLE[m]['label']} {x:+.2f}" for m, x in ends.items())
+        return (
+            f"<b>beta = {p['beta']:g}, x~0 = {p['x_tilde0']:g}, eta = {p['eta']:g}, "
+            f"{p['steps']} steps</b> &nbsp; ends: {where}"
+        )
+
     def render():
-        return redraw(artists, update(**{k: s.value for k, s in sliders.items()}))
+        data = update(**{k: s.value for k, s in sliders.items()})
+        live.show_readout(readout(data))
+        return redraw(artists, data, titles=False)
 
     live = _live.LiveFigure(fig, moving, render, canvas=canvas)
+    live.show_readout(readout(data))
     for s in sliders.values():
         s.observe(lambda change: live.request(), names="value")
     controls = list(sliders.values())
     rows = [ipywidgets.HBox(controls[:2]), ipywidgets.HBox(controls[2:])]
-    box = ipywidgets.VBox([*rows, live.widget, live.errors])
+    box = ipywidgets.VBox([*rows, live.readout, live.widget, live.errors])
     box.figure, box.sliders, box.live = fig, sliders, live
     return box
