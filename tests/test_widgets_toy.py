@@ -90,7 +90,7 @@ def test_toy_draw_and_explorer_build():
     assert len(fig.axes) == 2
     plt.close(fig)
     box = toy_widget.explorer(canvas="png")
-    assert len(box.children) == 4  # two rows of sliders, the figure, the error area
+    assert len(box.children) == 5  # two rows of sliders, readout, figure, error area
     assert len(box.sliders) == 4
 
 
@@ -163,4 +163,4 @@ def test_annealing_draw_and_explorer_build():
     assert len(artists["gap"].figure.axes) == 1
     np.testing.assert_array_equal(artists["bound_eta"].get_ydata(), data["bound_eta"])
     box = annealing.explorer(canvas="png")
-    assert len(box.children) == 3  # sliders, the figure, the error area
+    assert len(box.children) == 4  # sliders, readout, figure, error area
