@@ -38,10 +38,11 @@ WIDGET_CHAPTERS = {
 _PIXELS_JS = """
 (el) => {
   let h = 0;
-  for (const c of el.querySelectorAll('canvas')) {
-    if (!c.width || !c.height) continue;
+  // ipympl stacks a transparent canvas for zoom rectangles on the figure's: read the first only.
+  const c = el.querySelector('canvas');
+  if (c && c.width && c.height) {
     const d = new Uint32Array(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.buffer);
-    for (let i = 0; i < d.length; i += 3) h = (Math.imul(h, 31) + d[i]) | 0;
+    for (let i = 0; i < d.length; i += 2) h = (Math.imul(h, 31) + d[i]) | 0;
   }
   for (const img of el.querySelectorAll('img')) {
     const s = img.currentSrc || img.src;
@@ -56,7 +57,12 @@ _PIXELS_JS = """
 _WATCH_JS = """
 (el) => {
   const pixels = PIXELS;
-  const w = { last: pixels(el), changes: [], stop: false };
+  const w = { last: pixels(el), changes: [], inputs: [], stop: false };
+  // When the browser delivered the input: the start of "slider to pixels".
+  const note = () => { if (!w.stop) w.inputs.push(performance.now()); };
+  for (const type of ['keydown', 'pointermove', 'change']) {
+    el.addEventListener(type, note, { capture: true });
+  }
   const tick = () => {
     if (w.stop) return;
     const h = pixels(el);
@@ -287,30 +293,30 @@ def time_to_pixels(page, output, kind: str, control, forward=True, timeout_s=10.
     page.wait_for_function(
         "() => window.__mdqWatch.changes.length > 0", timeout=timeout_s * 1000, polling="raf"
     )
-    t1 = page.evaluate(
-        "() => { window.__mdqWatch.stop = true; return window.__mdqWatch.changes[0]; }"
+    t_in, t1 = page.evaluate(
+        "() => { const w = window.__mdqWatch; w.stop = true; return [w.inputs[0], w.changes[0]]; }"
     )
-    return t1 - t0
+    return t1 - (t_in if t_in is not None else t0)
 
 
-def drag(page, output, handle, seconds: float = 2.0, moves: int = 60) -> dict:
+def drag(page, output, handle, steps: int = 150) -> dict:
     """Drag a slider handle across its track at constant speed; count figure updates."""
     box = handle.bounding_box()
     track = handle.locator("xpath=ancestor::*[contains(@class,'noUi-target')][1]").bounding_box()
     y = box["y"] + box["height"] / 2
-    x0, x1 = box["x"] + box["width"] / 2, track["x"] + 0.95 * track["width"]
-    if x1 - x0 < 0.3 * track["width"]:
-        x1 = track["x"] + 0.05 * track["width"]  # near the right end: drag to the left instead
-    output.evaluate(_WATCH_JS)
+    x0 = box["x"] + box["width"] / 2
+    x1 = track["x"] + 0.98 * track["width"]
+    if x1 - x0 < 0.4 * track["width"]:
+        x1 = track["x"] + 0.02 * track["width"]  # near the right end: drag to the left instead
     page.mouse.move(x0, y)
     page.mouse.down()
+    output.evaluate(_WATCH_JS)
     t0 = page.evaluate("() => performance.now()")
-    for k in range(1, moves + 1):
-        page.mouse.move(x0 + (x1 - x0) * k / moves, y)
-        time.sleep(seconds / moves)
+    # Playwright sends the moves itself, as fast as this busy machine lets it (about 60 a second).
+    page.mouse.move(x1, y, steps=steps)
     t1 = page.evaluate("() => performance.now()")
     page.mouse.up()
-    time.sleep(1.0)
+    time.sleep(1.5)
     changes = page.evaluate(
         "() => { window.__mdqWatch.stop = true; return window.__mdqWatch.changes; }"
     )

@@ -72,17 +72,19 @@ def projector(on: bool = True) -> float:
 
 # ------------------------------------------------------------------------------ sliders
 
-# Renard's R10 series: ten roughly geometric steps per decade, all short decimals (1.6, 2.5, 0.8).
-_R10 = (1.0, 1.25, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0, 6.3, 8.0)
+# Renard's R20 series: twenty roughly geometric steps per decade, all short decimals (1.6, 2.5,
+# 0.8), fine enough that a drag across a slider passes through dozens of values.
+_R20 = (1.0, 1.12, 1.25, 1.4, 1.6, 1.8, 2.0, 2.24, 2.5, 2.8, 3.15, 3.55, 4.0, 4.5, 5.0, 5.6, 6.3,
+        7.1, 8.0, 9.0)
 
 
 def log_grid(lo: float, hi: float, include=()) -> list[float]:
-    """R10 values in [lo, hi], with ``lo``, ``hi`` and the values of ``include`` added."""
+    """R20 values in [lo, hi], with ``lo``, ``hi`` and the values of ``include`` added."""
     if not (0 < lo < hi and math.isfinite(hi)):
         raise ValueError(f"a log grid needs 0 < lo < hi, got lo={lo}, hi={hi}")
     values = {float(lo), float(hi), *map(float, include)}
     for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
-        values.update(float(f"{m * 10.0**k:.6g}") for m in _R10)
+        values.update(float(f"{m * 10.0**k:.6g}") for m in _R20)
     return sorted(v for v in values if lo <= v <= hi)
 
 
@@ -172,6 +174,7 @@ class LiveFigure:
         self.fig, self.animated, self._render = fig, list(animated), render
         self.mode = canvas
         self.renders = 0  # how many renders ran (tests and the benchmark read it)
+        self.render_ms: list[float] = []  # kernel time of each render, for the benchmark
         self._background = None
         self._pending = None
         self._last = -math.inf
@@ -251,11 +254,12 @@ class LiveFigure:
 
     def _run(self) -> None:
         self._pending = None
-        self._last = time.monotonic()
+        self._last = start = time.monotonic()
         try:
             changed_range = self._render()
             self._full_draw() if changed_range else self._blit()
             self.renders += 1
+            self.render_ms.append(1e3 * (time.monotonic() - start))
         except Exception:  # shown under the figure: an event handler has no cell to report to
             with self.errors:
                 traceback.print_exc()
