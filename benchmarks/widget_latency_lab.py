@@ -70,9 +70,8 @@ def measure_chapter(page, name: str, n: int) -> tuple[list[dict], list[float]]:
     output = lab_driver.explorer_output(page, index)
     time.sleep(2.0)  # let the first full frame arrive
     rows = []
-    labels = output.locator(".widget-label").all_inner_texts()
-    for k, (kind, control) in enumerate(lab_driver.controls(output)):
-        label = labels[k] if k < len(labels) and labels[k].strip() else f"{kind} {k}"
+    for kind, control in lab_driver.controls(output):
+        label = lab_driver.control_label(control)
         times = []
         for i in range(n):
             forward = (i // 4) % 2 == 0  # four steps right, four left: stay inside the range

@@ -270,6 +270,13 @@ def controls(output) -> list:
     return found
 
 
+def control_label(control) -> str:
+    """The description next to a slider handle or a dropdown."""
+    box = control.locator("xpath=ancestor::*[contains(@class,'widget-inline-hbox')][1]")
+    labels = box.locator(".widget-label").all_inner_texts()
+    return next((t.strip() for t in labels if t.strip()), "?")
+
+
 def pixels(output) -> int:
     return output.evaluate(_PIXELS_JS)
 
