@@ -5,10 +5,10 @@ values drawn at random from the ranges its explorer offers (``SLIDERS`` below; a
 entry is called with its defaults and marked so), and prints one row per module. The target is a
 median under 50 ms, so that dragging a slider feels live.
 
-A second column times what the browser waits for in a kernel-backed notebook: the same update, the
-module's own ``draw`` into a figure of the explorer's size, and the PNG the explorer sends. It is
-dominated by matplotlib's layout and rasterisation, not by the mathematics, and is reported so
-that the two costs are seen side by side.
+A second column times one control event of the module's explorer as the kernel runs it: the
+update, moving the artists, drawing them over the saved background (blitting, no layout) and the
+PNG of the figure. The browser's side is measured in a real JupyterLab by
+``benchmarks/widget_latency_lab.py``.
 
 Usage: .venv/bin/python benchmarks/widget_latency.py [-n 40] [--seed 0]
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import io
 import pkgutil
 import time
 
@@ -64,49 +63,40 @@ SLIDERS = {
 }
 
 
-def _png(fig) -> None:
-    fig.savefig(io.BytesIO(), format="png", dpi=90)
+def _controls(box) -> list:
+    if hasattr(box, "sliders"):
+        return list(box.sliders.values())
+    return [box.slider] + ([box.family, box.levels] if hasattr(box, "family") else [])
 
 
-def _render_new_figure(module, kwargs) -> None:
-    # annealing and toy build a fresh figure per slider change, as their explorers do.
-    fig = module.draw(module.update(**kwargs))
-    _png(fig)
-    plt.close(fig)
+def _values(widget) -> list:
+    return [o[1] if isinstance(o, tuple) else o for o in widget.options]
 
 
-_FIGURES: dict[str, dict] = {}  # the explorers that keep one figure, by module
-
-
-def _render_projections(module, kwargs) -> None:
-    _cache = _FIGURES.setdefault("projections", {})
-    # The projection explorer keeps its figure and moves the lines' data (``redraw``).
-    if "artists" not in _cache:
-        n = len(module.MAP_NAMES)
-        fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), sharey=True, layout="constrained")
-        _cache.update(fig=fig, artists=module.draw(np.atleast_1d(axes), module.update(1.0)))
-    module.redraw(_cache["artists"], module.update(**kwargs))
-    _png(_cache["fig"])
-
-
-def _render_quantizer(module, kwargs) -> None:
-    _cache = _FIGURES.setdefault("quantizer", {})
-    # The quantizer explorer clears its three axes and draws them again.
-    if "axes" not in _cache:
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
-        _cache.update(fig=fig, axes=axes)
-    for ax in _cache["axes"]:
-        ax.clear()
-    module.draw(_cache["axes"], module.update(**kwargs))
-    _png(_cache["fig"])
-
-
-RENDER = {
-    "annealing": _render_new_figure,
-    "toy": _render_new_figure,
-    "projections": _render_projections,
-    "quantizer": _render_quantizer,
+# Module name -> its explorer, drawing into PNG bytes as it does outside a kernel.
+EXPLORERS = {
+    "annealing": lambda m: m.explorer(canvas="png"),
+    "toy": lambda m: m.explorer(canvas="png"),
+    "projections": lambda m: m.projection_explorer(canvas="png"),
+    "quantizer": lambda m: m.quantizer_explorer(canvas="png"),
 }
+
+
+def measure_events(module, name: str, n: int, rng) -> np.ndarray:
+    """Milliseconds per control event of the module's explorer: update, moving the artists,
+    drawing them over the saved background and encoding the PNG the browser gets."""
+    box = EXPLORERS[name](module)
+    controls = _controls(box)
+    times = np.empty(n)
+    for i in range(n):
+        widget = controls[int(rng.integers(len(controls)))]
+        options = [v for v in _values(widget) if v != widget.value]
+        value = options[int(rng.integers(len(options)))]
+        start = time.perf_counter()
+        widget.value = value
+        times[i] = 1e3 * (time.perf_counter() - start)
+    plt.close("all")
+    return times
 
 
 def widget_modules():
@@ -141,7 +131,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     header = (
         f"{'widget module':<16} {'calls':>5} {'median ms':>10} {'p90 ms':>8} {'max ms':>8}  "
-        f"{'target':<8} {'+ draw + PNG, median ms':>24}"
+        f"{'target':<8} {'explorer event, median ms':>24}"
     )
     print(header)
     print("-" * len(header))
@@ -152,11 +142,10 @@ def main(argv=None) -> int:
         ok = np.median(t) < TARGET_MS
         slow += not ok
         note = "" if sliders else "  (defaults only: no slider ranges known)"
-        render = RENDER.get(name)
         full = (
-            f"{np.median(measure(module, sliders, max(args.n // 4, 1), rng, render)):>24.1f}"
-            if render
-            else f"{'(no renderer known)':>24}"
+            f"{np.median(measure_events(module, name, max(args.n // 2, 1), rng)):>24.1f}"
+            if name in EXPLORERS
+            else f"{'(no explorer known)':>24}"
         )
         print(
             f"{name:<16} {args.n:>5} {np.median(t):>10.2f} {np.percentile(t, 90):>8.2f} "

@@ -69,10 +69,12 @@ def test_redraw_moves_the_artists_to_the_new_data():
 
 def test_explorer_slider_redraws_the_figure():
     pytest.importorskip("ipywidgets")
-    box = projections.projection_explorer(beta=1.0)
+    box = projections.projection_explorer(beta=1.0, canvas="png")
     line = box.figure.axes[0].lines[-1]
     box.slider.value = 16.0
-    np.testing.assert_allclose(line.get_ydata(), projections.update(16.0)["curves"]["tanh"])
+    data = projections.update(16.0)
+    np.testing.assert_allclose(line.get_ydata(), data["curves"]["tanh"])
+    assert f"tanh {data['soft_width']['tanh']:.2f}" in box.live.readout.value
 
 
 @pytest.mark.parametrize(

@@ -89,9 +89,9 @@ def test_toy_draw_and_explorer_build():
     fig = toy_widget.draw(toy_widget.update(steps=20))
     assert len(fig.axes) == 2
     plt.close(fig)
-    box = toy_widget.explorer()
-    assert len(box.children) == 3
-    plt.close("all")
+    box = toy_widget.explorer(canvas="png")
+    assert len(box.children) == 5  # two rows of sliders, readout, figure, error area
+    assert len(box.sliders) == 4
 
 
 # ---------------------------------------------------------------- chapter 5: Theorem 2
@@ -165,8 +165,9 @@ def test_annealing_update_rejects_bad_sliders(kwargs, match):
 
 
 def test_annealing_draw_and_explorer_build():
-    fig = annealing.draw(annealing.update(steps=20))
-    assert len(fig.axes) == 1
-    plt.close(fig)
-    assert len(annealing.explorer().children) == 2
-    plt.close("all")
+    data = annealing.update(steps=20)
+    artists = annealing.draw(data)
+    assert len(artists["gap"].figure.axes) == 1
+    np.testing.assert_array_equal(artists["bound_eta"].get_ydata(), data["bound_eta"])
+    box = annealing.explorer(canvas="png")
+    assert len(box.children) == 4  # sliders, readout, figure, error area

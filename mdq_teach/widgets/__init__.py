@@ -1,7 +1,14 @@
 """ipywidgets explorers used by the chapters, one module per chapter topic.
 
-Each explorer separates a pure ``update`` function (parameters in, figure data or a redrawn figure
-out) from the ipywidgets wiring, so the update is tested and benchmarked without a browser or
-a kernel.
-ipywidgets is imported lazily inside the ``*_explorer`` functions, so the math core never needs it.
+Each explorer separates a pure ``update`` function (parameters in, figure data out) from the
+drawing (``draw`` builds the artists once, ``redraw`` moves them) and from the ipywidgets wiring
+(``_live``: one frozen layout, blitting, an ipympl or PNG canvas, coalesced events), so the update
+is tested and benchmarked without a browser or a kernel. ipywidgets is imported lazily inside the
+explorer functions, so the math core never needs it.
+
+``projector()`` (or ``set_scale(s)``) enlarges every explorer for a classroom projector.
 """
+
+from mdq_teach.widgets._live import get_scale, projector, set_scale
+
+__all__ = ["get_scale", "projector", "set_scale"]

@@ -82,41 +82,77 @@ def update(
     }
 
 
-def draw(data: dict, ax=None):
-    """Gap of the averaged iterate and both bounds against t, on log-log axes."""
+def _title(data: dict) -> str:
+    return f"B = {data['cap']:g}, eta = {data['eta']:g} (theorem: {data['eta_theorem']:.3g})"
+
+
+def draw(data: dict, ax=None) -> dict:
+    """Gap of the averaged iterate and both bounds against t, on log-log axes.
+
+    Returns the artists ``redraw`` moves ('gap', 'bound_eta', 'bound_theorem', 'title');
+    ``artists["gap"].figure`` is the figure.
+    """
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
-    ax.loglog(data["t"], data["gap"], color="C0", lw=2, label="measured gap (averaged iterate)")
-    ax.loglog(data["t"], data["bound_eta"], color="C3", ls="--", label="bound for this fixed eta")
-    ax.loglog(
+        _, ax = plt.subplots(figsize=(8.2, 3.6), layout="constrained")
+    (gap,) = ax.loglog(
+        data["t"], data["gap"], color="C0", lw=2, label="measured gap (averaged iterate)"
+    )
+    (bound_eta,) = ax.loglog(
+        data["t"], data["bound_eta"], color="C3", ls="--", label="bound for this fixed eta"
+    )
+    (bound_theorem,) = ax.loglog(
         data["t"], data["bound_theorem"], color="0.3", ls=":", label="Theorem 2 (eta tuned to t)"
     )
-    ax.set(
-        xlabel="iterations t",
-        ylabel="f(average) - f*",
-        title=f"B = {data['cap']:g}, eta = {data['eta']:.3g} (theorem: {data['eta_theorem']:.3g})",
-    )
-    ax.legend(fontsize=8)
-    return ax.figure
+    ax.set(xlabel="iterations t", ylabel="f(average) - f*", title=_title(data))
+    ax.legend(fontsize="small", loc="lower left")
+    return {"gap": gap, "bound_eta": bound_eta, "bound_theorem": bound_theorem, "title": ax.title}
 
 
-def explorer(cap: float = 16.0, eta: float = 0.05):
-    """Sliders for the cap B and the step size eta, redrawing ``draw(update(cap, eta))``."""
-    import ipywidgets as widgets
-    from IPython.display import display
+def redraw(artists: dict, data: dict, titles: bool = True) -> bool:
+    """Move the artists of ``draw`` to ``data``; True when the y range had to change.
+    ``titles=False`` leaves the title alone (the explorer shows the numbers as text)."""
+    from mdq_teach.widgets._live import fit_limits
 
+    for key in ("gap", "bound_eta", "bound_theorem"):
+        artists[key].set_data(data["t"], data[key])
+    if titles:
+        artists["title"].set_text(_title(data))
+    ys = np.concatenate([data["gap"], data["bound_eta"], data["bound_theorem"]])
+    ys = ys[np.isfinite(ys) & (ys > 0)]
+    return fit_limits(artists["gap"].axes, "y", ys.min(), ys.max(), log=True)
+
+
+def explorer(cap: float = 16.0, eta: float = 0.05, canvas: str = "auto"):
+    """Sliders for the cap B and the step size eta over ``RANGES``, moving the lines of ``draw``.
+
+    ``box.figure``, ``box.sliders`` and ``box.live`` are handles for tests and the benchmark.
+    """
+    import ipywidgets
+
+    from mdq_teach.widgets import _live
+
+    cap, eta = _check("cap", cap), _check("eta", eta)
     sliders = {
-        "cap": widgets.FloatLogSlider(cap, base=10, min=0, max=3, step=0.05, description="cap B"),
-        "eta": widgets.FloatLogSlider(eta, base=10, min=-4, max=1, step=0.05, description="eta"),
+        "cap": _live.slider("cap B", cap, _live.log_grid(*RANGES["cap"], include=[cap])),
+        "eta": _live.slider("eta", eta, _live.log_grid(*RANGES["eta"], include=[eta])),
     }
-    out = widgets.Output()
+    fig, (ax,) = _live.new_figure(3.6)
+    data = update(cap=cap, eta=eta)
+    artists = draw(data, ax)
+    artists.pop("title").set_text("measured gap and bounds")  # the numbers go to the readout
+    redraw(artists, data, titles=False)  # the y range with headroom, before the layout is frozen
 
-    def redraw(cap, eta):
-        with out:
-            out.clear_output(wait=True)
-            fig = draw(update(cap=cap, eta=eta))
-            display(fig)
-            plt.close(fig)
+    def render():
+        data = update(cap=sliders["cap"].value, eta=sliders["eta"].value)
+        live.show_readout(f"<b>{_title(data)}</b>")
+        return redraw(artists, data, titles=False)
 
-    widgets.interactive_output(redraw, sliders)
-    return widgets.VBox([widgets.HBox(list(sliders.values())), out])
+    live = _live.LiveFigure(fig, list(artists.values()), render, canvas=canvas)
+    live.show_readout(f"<b>{_title(data)}</b>")
+    for s in sliders.values():
+        s.observe(lambda change: live.request(), names="value")
+    box = ipywidgets.VBox(
+        [ipywidgets.HBox(list(sliders.values())), live.readout, live.widget, live.errors]
+    )
+    box.figure, box.sliders, box.live = fig, sliders, live
+    return box

@@ -70,8 +70,19 @@ def _title(name: str, data: dict) -> str:
     return f"{name}: soft width {data['soft_width'][name]:.2f}"
 
 
+def _soft_spans(x_tilde, soft):
+    """Rectangles (in x data, y axes coordinates) over each run of True in ``soft``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], soft.astype(np.int8), [0]])))
+    return [
+        [(x_tilde[a], 0.0), (x_tilde[b - 1], 0.0), (x_tilde[b - 1], 1.0), (x_tilde[a], 1.0)]
+        for a, b in zip(edges[::2], edges[1::2], strict=True)
+    ]
+
+
 def draw(axes, data: dict) -> dict:
     """Draw one panel per map of ``data`` on ``axes``; returns the artists ``redraw`` moves."""
+    from matplotlib.collections import PolyCollection
+
     names = list(data["curves"])
     if len(axes) != len(names):
         raise ValueError(f"need one axes per map: {len(names)} maps, got {len(axes)} axes")
@@ -82,16 +93,16 @@ def draw(axes, data: dict) -> dict:
             ax.axhline(level, color="0.8", lw=0.8, zorder=0)
         ax.plot(xt, data["limits"][name], color="k", ls="--", lw=1, label=r"$\beta \to \infty$")
         (line,) = ax.plot(xt, data["curves"][name], color="C0", lw=2, label=r"$P_\beta$")
-        band = ax.fill_between(
-            xt,
-            0,
-            1,
-            where=data["soft"][name],
-            color="C1",
+        # One collection whose rectangles move with beta (no new artist per slider event).
+        band = PolyCollection(
+            _soft_spans(xt, data["soft"][name]),
+            facecolor="C1",
             alpha=0.2,
+            edgecolor="none",
             transform=ax.get_xaxis_transform(),
             label="soft region",
         )
+        ax.add_collection(band, autolim=False)
         ax.set_title(_title(name, data), fontsize="medium")
         ax.set_xlabel(r"$\tilde x$")
         artists[name] = {"ax": ax, "line": line, "band": band}
@@ -99,66 +110,56 @@ def draw(axes, data: dict) -> dict:
     return artists
 
 
-def redraw(artists: dict, data: dict) -> None:
-    """Move the artists made by ``draw`` to the data of another beta (same grid and maps)."""
+def redraw(artists: dict, data: dict, titles: bool = True) -> None:
+    """Move the artists made by ``draw`` to the data of another beta (same grid and maps);
+    ``titles=False`` leaves the titles alone (the explorer shows the numbers as text)."""
     xt = data["x_tilde"]
     for name, a in artists.items():
         a["line"].set_ydata(data["curves"][name])
-        a["band"].remove()
-        a["band"] = a["ax"].fill_between(
-            xt,
-            0,
-            1,
-            where=data["soft"][name],
-            color="C1",
-            alpha=0.2,
-            transform=a["ax"].get_xaxis_transform(),
-        )
-        a["ax"].set_title(_title(name, data), fontsize="medium")
+        a["band"].set_verts(_soft_spans(xt, data["soft"][name]))
+        if titles:
+            a["ax"].title.set_text(_title(name, data))
 
 
-def projection_explorer(beta: float = 1.0, beta_range=(0.25, 64.0), names=MAP_NAMES):
-    """An ipywidgets box: a logarithmic beta slider above one panel per projection."""
-    import io
+def readout(data: dict) -> str:
+    widths = ", ".join(f"{name} {w:.2f}" for name, w in data["soft_width"].items())
+    return f"<b>beta = {data['beta']:g}</b> &nbsp; soft width: {widths}"
 
+
+def projection_explorer(
+    beta: float = 1.0, beta_range=(0.25, 64.0), names=MAP_NAMES, canvas: str = "auto"
+):
+    """An ipywidgets box: a logarithmic beta slider above one panel per projection.
+
+    ``box.figure``, ``box.slider`` and ``box.live`` (the ``_live.LiveFigure``) are handles for
+    tests, the benchmark and instructors' tweaks.
+    """
     import ipywidgets
-    from IPython.display import Image, display
-    from matplotlib.figure import Figure
+
+    from mdq_teach.widgets import _live
 
     lo, hi = (float(b) for b in beta_range)
     if not 0 < lo < hi:
         raise ValueError(f"beta_range must be (lo, hi) with 0 < lo < hi, got {beta_range}")
+    if not lo <= beta <= hi:
+        raise ValueError(f"beta must lie in beta_range [{lo}, {hi}], got {beta}")
+    slider = _live.slider("beta", float(beta), _live.log_grid(lo, hi, include=[beta]))
+    fig, axes = _live.new_figure(3.2, nrows=1, ncols=len(names), sharey=True)
     data = update(beta, names)
-    # A Figure outside pyplot: the notebook's inline backend would otherwise show it again at
-    # the next plt.show() of another cell.
-    fig = Figure(figsize=(3.6 * len(names), 3.2), layout="constrained")
-    axes = fig.subplots(1, len(names), sharey=True)
-    artists = draw(np.atleast_1d(axes), data)
-    slider = ipywidgets.FloatLogSlider(
-        value=beta,
-        base=2,
-        min=np.log2(lo),
-        max=np.log2(hi),
-        step=0.25,
-        description="beta",
-        continuous_update=True,
-    )
-    out = ipywidgets.Output()
+    artists = draw(axes, data)
+    for name, a in artists.items():
+        a["ax"].set_title(name, fontsize="medium")  # the numbers go to the readout
+    moving = [a for art in artists.values() for a in (art["line"], art["band"])]
 
-    def show():
-        # PNG bytes display the same under any matplotlib backend, pyplot imported or not.
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=90)
-        with out:
-            out.clear_output(wait=True)
-            display(Image(data=buffer.getvalue()))
+    def render():
+        data = update(slider.value, names)
+        redraw(artists, data, titles=False)
+        live.show_readout(readout(data))
+        return False  # fixed axes: only the animated artists are drawn again
 
-    def on_change(change):
-        redraw(artists, update(change["new"], names))
-        show()
-
-    slider.observe(on_change, names="value")
-    show()
-    box = ipywidgets.VBox([slider, out])
-    box.figure, box.slider = fig, slider  # handles for tests and for instructors' tweaks
+    live = _live.LiveFigure(fig, moving, render, canvas=canvas)
+    live.show_readout(readout(data))
+    slider.observe(lambda change: live.request(), names="value")
+    box = ipywidgets.VBox([slider, live.readout, live.widget, live.errors])
+    box.figure, box.slider, box.live = fig, slider, live
     return box

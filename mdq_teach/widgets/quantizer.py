@@ -93,14 +93,15 @@ def _finite(y):
 
 def _title(data: dict) -> str:
     kind = "convex r" if data["convex"] else "non-convex r"
-    return f"{data['family']}, beta = {data['beta']:.3g}: {kind}"
+    return f"{data['family']}, beta = {data['beta']:g}: {kind}"
 
 
 def draw(axes, data: dict, *, color: str = "C0", label: str | None = None, frame: bool = True):
     """Draw ``data`` on three axes (quantizer, regulariser and mirror map, trajectory).
 
     ``frame`` adds what does not change with beta (levels, the staircase, labels); overlay several
-    betas by calling ``draw`` again with ``frame=False`` and another color. Returns the lines.
+    betas by calling ``draw`` again with ``frame=False`` and another color. Returns the lines
+    (with ``frame``, also the staircase 'limit' and the 'title').
     """
     if len(axes) != 3:
         raise ValueError(f"need 3 axes (quantizer, regulariser, trajectory), got {len(axes)}")
@@ -109,7 +110,9 @@ def draw(axes, data: dict, *, color: str = "C0", label: str | None = None, frame
         for level in data["levels"]:
             for ax in axes:
                 ax.axhline(level, color="0.85", lw=0.8, zorder=0)
-        ax_p.plot(data["theta"], data["limit"], color="k", ls="--", lw=0.8, label="hard (BC)")
+        (limit,) = ax_p.plot(
+            data["theta"], data["limit"], color="k", ls="--", lw=0.8, label="hard (BC)"
+        )
         ax_p.set_xlabel(r"stored $\theta$")
         ax_p.set_ylabel(r"$w = P_\beta(\theta)$")
         ax_r.set_xlabel("$w$")
@@ -126,55 +129,122 @@ def draw(axes, data: dict, *, color: str = "C0", label: str | None = None, frame
         dots.set_data(data["levels"], np.zeros_like(data["levels"]))
     steps = np.arange(data["trajectory"].shape[0])
     (line_t,) = ax_t.plot(steps, data["trajectory"], color=color, lw=1.5, label=label)
+    lines = {"p": line_p, "r": line_r, "phi": line_phi, "dots": dots, "t": line_t}
     if frame:
         ax_p.set_title(_title(data), fontsize="medium")
-    return {"p": line_p, "r": line_r, "phi": line_phi, "dots": dots, "t": line_t}
+        lines.update(limit=limit, title=ax_p.title)
+    return lines
 
 
-def quantizer_explorer(family: str = "tanh", beta: float = 2.0, level_set: str = "binary"):
-    """An ipywidgets box: family, level set and a logarithmic beta slider above the three panels."""
+def redraw(lines: dict, data: dict, titles: bool = True) -> bool:
+    """Move the lines of ``draw(..., frame=True)`` to ``data`` (same level set); True when an axis
+    range had to change. ``titles=False`` leaves the title alone (the explorer shows it as text)."""
+    from mdq_teach.widgets._live import fit_limits
+
+    lines["p"].set_data(data["theta"], data["w"])
+    lines["limit"].set_data(data["theta"], data["limit"])
+    lines["r"].set_data(data["w_grid"], _finite(data["r"]))
+    lines["phi"].set_data(data["w_grid"], _finite(data["phi"]))
+    isolated = np.isfinite(data["r"]).sum() <= len(data["levels"])
+    levels = data["levels"] if isolated else []
+    lines["dots"].set_data(levels, np.zeros_like(levels))
+    lines["t"].set_data(np.arange(data["trajectory"].shape[0]), data["trajectory"])
+    if titles:
+        lines["title"].set_text(_title(data))
+    finite = np.concatenate([_finite(data["r"]), _finite(data["phi"]), [0.0]])
+    changed = fit_limits(lines["r"].axes, "y", np.nanmin(finite), np.nanmax(finite))
+    traj = np.concatenate([data["trajectory"], data["levels"], [data["center"]]])
+    return fit_limits(lines["t"].axes, "y", traj.min(), traj.max()) or changed
+
+
+def beta_grid(family: str) -> list[float]:
+    """The explorer's beta values for ``family``: ``RANGES["beta"]`` cut to what it accepts (the
+    piecewise-linear family needs beta >= 1)."""
+    lo, hi = RANGES["beta"]
+    lo = max(lo, prox.get_quantizer(family).beta_min)
+    from mdq_teach.widgets._live import log_grid
+
+    return log_grid(lo, hi)
+
+
+def quantizer_explorer(
+    family: str = "tanh", beta: float = 2.0, level_set: str = "binary", canvas: str = "auto"
+):
+    """An ipywidgets box: family, level set and a logarithmic beta slider above the three panels.
+
+    The slider offers only the betas the chosen family accepts. ``box.figure``, ``box.slider``,
+    ``box.family``, ``box.levels`` and ``box.live`` are handles for tests and the benchmark.
+    """
     import ipywidgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
+    from mdq_teach.widgets import _live
+
+    if family not in prox.QUANTIZERS:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if level_set not in LEVEL_SETS:
         raise ValueError(f"level_set must be one of {tuple(LEVEL_SETS)}, got {level_set!r}")
-    state = {"family": family, "levels": LEVEL_SETS[level_set]}
-    with plt.ioff():
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
-    out = ipywidgets.Output()
+    beta = _check("beta", beta)
+    prox.get_quantizer(family).check_beta(beta)
     family_box = ipywidgets.Dropdown(options=FAMILIES, value=family, description="family")
     levels_box = ipywidgets.Dropdown(
         options=tuple(LEVEL_SETS), value=level_set, description="levels"
     )
-    lo, hi = RANGES["beta"]
-    slider = ipywidgets.FloatLogSlider(
-        value=beta, base=10, min=np.log10(lo), max=np.log10(hi), step=0.05, description="beta"
-    )
+    slider = _live.slider("beta", beta, sorted({*beta_grid(family), beta}))
+    fig, axes = _live.new_figure(3.4, nrows=1, ncols=3)
+    state = {"levels": level_set, "hold": False}
+
+    def current():
+        return update(family_box.value, slider.value, LEVEL_SETS[levels_box.value])
+
+    def frame(data):
+        new = draw(axes, data)
+        new.pop("title").set_text("quantizer $P_\\beta$")  # the numbers go to the readout
+        redraw(new, data, titles=False)
+        return new
+
+    data = current()
+    lines = frame(data)
 
     def render():
-        b = slider.value
-        if state["family"] == "linear" and b < 1.0:
-            b = 1.0  # the linear family starts at the identity on the hull
-        for ax in axes:
-            ax.clear()
-        draw(axes, update(state["family"], b, state["levels"]))
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
+        data = current()
+        live.show_readout(f"<b>{_title(data)}</b>")
+        if levels_box.value != state["levels"]:  # new levels: new frame, drawn in full once
+            state["levels"] = levels_box.value
+            for ax in axes:
+                ax.clear()
+            lines.update(frame(data))
+            for artist in lines.values():
+                artist.set_animated(True)
+            live.animated[:] = list(lines.values())
+            return True
+        return redraw(lines, data, titles=False)
+
+    live = _live.LiveFigure(fig, list(lines.values()), render, canvas=canvas)
+    live.show_readout(f"<b>{_title(data)}</b>")
 
     def on_family(change):
-        state["family"] = change["new"]
-        render()
+        grid = beta_grid(change["new"])
+        if list(slider.options) != [(f"{v:g}", v) for v in grid]:
+            value = min(grid, key=lambda v: abs(np.log(v / slider.value)))
+            state["hold"] = True  # one render for the new family, not one per trait change
+            try:
+                slider.options = [(f"{v:g}", v) for v in grid]
+                slider.value = value
+            finally:
+                state["hold"] = False
+        live.request()
 
-    def on_levels(change):
-        state["levels"] = LEVEL_SETS[change["new"]]
-        render()
+    def on_value(change):
+        if not state["hold"]:
+            live.request()
 
     family_box.observe(on_family, names="value")
-    levels_box.observe(on_levels, names="value")
-    slider.observe(lambda change: render(), names="value")
-    render()
-    box = ipywidgets.VBox([ipywidgets.HBox([family_box, levels_box, slider]), out])
-    box.figure, box.slider = fig, slider
+    levels_box.observe(on_value, names="value")
+    slider.observe(on_value, names="value")
+    box = ipywidgets.VBox(
+        [ipywidgets.HBox([family_box, levels_box, slider]), live.readout, live.widget, live.errors]
+    )
+    box.figure, box.slider, box.family, box.levels, box.live = (
+        fig, slider, family_box, levels_box, live
+    )
     return box

@@ -59,37 +59,75 @@ def update(beta: float = 4.0, x_tilde0: float = 1.2, eta: float = 0.1, steps: in
     }
 
 
-def draw(data: dict, axes=None):
-    """Left: f and the two PQ objectives with each method's end point. Right: the trajectories."""
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+def _end_y(data: dict, m: str) -> float:
+    x, beta = data["final"][m], data["params"]["beta"]
+    return toy.pq_objective(PROBLEM, x, beta, m[3:]) if m.startswith("pq") else PROBLEM.f(x)
+
+
+def _titles(p: dict) -> tuple[str, str]:
+    return (
+        rf"objectives at $\beta$ = {p['beta']:g} (dots: ends)",
+        rf"start $\tilde x^0$ = {p['x_tilde0']:g}, $\eta$ = {p['eta']:g}, {p['steps']} steps",
+    )
+
+
+def draw_artists(data: dict, axes) -> dict:
+    """Draw the figure of ``draw`` on two axes; returns the artists ``redraw`` moves."""
     left, right = axes
-    p = data["params"]
     left.plot(data["grid"], data["objectives"]["f"], color="0.4", lw=1, label="$f$")
+    artists = {"objective": {}, "end": {}, "trajectory": {}}
     for form, sub in (("pq-l1", 1), ("pq-l2", 2)):
         style = {k: v for k, v in STYLE[form].items() if k != "label"}
-        left.plot(data["grid"], data["objectives"][form], **style, label=rf"$f + \beta R_{sub}$")
+        (artists["objective"][form],) = left.plot(
+            data["grid"], data["objectives"][form], **style, label=rf"$f + \beta R_{sub}$"
+        )
     for m in METHODS:
-        x = data["final"][m]
-        y = toy.pq_objective(PROBLEM, x, p["beta"], m[3:]) if m.startswith("pq") else PROBLEM.f(x)
-        left.plot(x, y, "o", color=STYLE[m]["color"], ms=7 if m == "md-tanh" else 4)
-    left.set(
-        xlabel="$x$",
-        ylabel="objective",
-        title=rf"objectives at $\beta$ = {p['beta']:g} (dots: ends)",
-    )
-    left.legend(fontsize=8)
+        (artists["end"][m],) = left.plot(
+            [data["final"][m]], [_end_y(data, m)], "o", color=STYLE[m]["color"],
+            ms=7 if m == "md-tanh" else 4,
+        )
+    title_left, title_right = _titles(data["params"])
+    left.set(xlabel="$x$", ylabel="objective", title=title_left)
+    left.legend(fontsize="small", loc="upper left")
     for m in METHODS:
-        right.plot(data["trajectories"][m], **STYLE[m])
+        (artists["trajectory"][m],) = right.plot(data["trajectories"][m], **STYLE[m])
     right.axhline(PROBLEM.minimizer, color="0.6", lw=0.8, ls=":")
-    right.set(
-        xlabel="iteration $k$",
-        ylabel="$x^k$",
-        ylim=(-1.1, 1.6),
-        title=rf"start $\tilde x^0$ = {p['x_tilde0']:g}, $\eta$ = {p['eta']:g}",
-    )
-    right.legend(fontsize=8, loc="upper right")
-    return left.figure
+    right.set(xlabel="iteration $k$", ylabel="$x^k$", ylim=(-1.1, 1.6), title=title_right)
+    right.legend(fontsize="small", loc="upper right")
+    artists["titles"] = (left.title, right.title)
+    return artists
+
+
+def redraw(artists: dict, data: dict, titles: bool = True) -> bool:
+    """Move the artists of ``draw_artists`` to ``data``; True when an axis range had to change.
+    ``titles=False`` leaves the titles alone (the explorer shows the numbers as text)."""
+    from mdq_teach.widgets._live import fit_limits
+
+    for form, line in artists["objective"].items():
+        line.set_ydata(data["objectives"][form])
+    for m in METHODS:
+        artists["end"][m].set_data([data["final"][m]], [_end_y(data, m)])
+        xs = data["trajectories"][m]
+        artists["trajectory"][m].set_data(np.arange(xs.size), xs)
+    if titles:
+        for title, text in zip(artists["titles"], _titles(data["params"]), strict=True):
+            title.set_text(text)
+    left = artists["objective"]["pq-l1"].axes
+    right = artists["trajectory"]["md-tanh"].axes
+    objectives = np.concatenate(list(data["objectives"].values()))
+    changed = fit_limits(left, "y", 0.0, float(objectives.max()))
+    return fit_limits(right, "x", 0.0, float(data["params"]["steps"])) or changed
+
+
+def draw(data: dict, axes=None):
+    """Left: f and the two PQ objectives with each method's end point. Right: the trajectories.
+
+    Returns the figure.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    draw_artists(data, axes)
+    return axes[0].figure
 
 
 def sweep(starts, betas, eta: float = 0.1, steps: int = 300) -> dict:
@@ -106,29 +144,57 @@ def sweep(starts, betas, eta: float = 0.1, steps: int = 300) -> dict:
     }
 
 
-def explorer(beta: float = 4.0, x_tilde0: float = 1.2, eta: float = 0.1, steps: int = 100):
-    """Sliders for beta, the auxiliary start and the step size, redrawing ``draw(update(...))``."""
-    import ipywidgets as widgets
-    from IPython.display import display
+def explorer(
+    beta: float = 4.0, x_tilde0: float = 1.2, eta: float = 0.1, steps: int = 100,
+    canvas: str = "auto",
+):
+    """Sliders for beta, the auxiliary start, the step size and the number of steps, moving the
+    artists of ``draw_artists``. ``box.figure``, ``box.sliders`` and ``box.live`` are handles for
+    tests and the benchmark."""
+    import ipywidgets
 
+    from mdq_teach.widgets import _live
+
+    beta, x_tilde0, eta = _check("beta", beta), _check("x_tilde0", x_tilde0), _check("eta", eta)
+    steps = int(_check("steps", steps))
     sliders = {
-        "beta": widgets.FloatSlider(beta, min=0.25, max=12, step=0.25, description="beta"),
-        "x_tilde0": widgets.FloatSlider(x_tilde0, min=-1.5, max=1.5, step=0.05, description="x~0"),
-        "eta": widgets.FloatLogSlider(
-            eta, base=10, min=-2.3, max=-0.23, step=0.05, description="eta"
+        "beta": _live.slider("beta", beta, _live.linear_grid(0.25, 12.0, 0.25, [beta])),
+        "x_tilde0": _live.slider(
+            "x~0", x_tilde0, _live.linear_grid(*RANGES["x_tilde0"], 0.05, [x_tilde0])
         ),
-        "steps": widgets.IntSlider(steps, min=10, max=300, step=10, description="steps"),
+        "eta": _live.slider("eta", eta, _live.log_grid(*RANGES["eta"], include=[eta])),
+        "steps": _live.slider("steps", steps, sorted({*range(10, 301, 10), steps}), "{:d}"),
     }
-    out = widgets.Output()
+    fig, axes = _live.new_figure(3.6, nrows=1, ncols=2)
+    data = update(beta, x_tilde0, eta, steps)
+    artists = draw_artists(data, axes)
+    axes[0].set_title("objectives (dots: where each method ends)")  # numbers: in the readout
+    axes[1].set_title("trajectories")
+    redraw(artists, data, titles=False)
+    moving = [
+        *artists["objective"].values(), *artists["end"].values(),
+        *artists["trajectory"].values(),
+    ]
 
-    def redraw(**params):
-        with out:
-            out.clear_output(wait=True)
-            fig = draw(update(**params))
-            display(fig)
-            plt.close(fig)
+    def readout(data):
+        p, ends = data["params"], data["final"]
+        where = ", ".join(f"{STYLE[m]['label']} {x:+.2f}" for m, x in ends.items())
+        return (
+            f"<b>beta = {p['beta']:g}, x~0 = {p['x_tilde0']:g}, eta = {p['eta']:g}, "
+            f"{p['steps']} steps</b> &nbsp; ends: {where}"
+        )
 
-    widgets.interactive_output(redraw, sliders)
-    return widgets.VBox(
-        [widgets.HBox(list(sliders.values())[:2]), widgets.HBox(list(sliders.values())[2:]), out]
-    )
+    def render():
+        data = update(**{k: s.value for k, s in sliders.items()})
+        live.show_readout(readout(data))
+        return redraw(artists, data, titles=False)
+
+    live = _live.LiveFigure(fig, moving, render, canvas=canvas)
+    live.show_readout(readout(data))
+    for s in sliders.values():
+        s.observe(lambda change: live.request(), names="value")
+    controls = list(sliders.values())
+    rows = [ipywidgets.HBox(controls[:2]), ipywidgets.HBox(controls[2:])]
+    box = ipywidgets.VBox([*rows, live.readout, live.widget, live.errors])
+    box.figure, box.sliders, box.live = fig, sliders, live
+    return box

@@ -1,0 +1,349 @@
+"""What every explorer shares: a figure built once, a canvas that sends only what changed, event
+coalescing, sliders whose grid holds their starting value, and the projector scale.
+
+A slider event must reach new pixels in well under 100 ms on a slow machine. A full matplotlib
+draw of a three-panel figure costs about that much alone (and the constrained layout as much
+again), so an explorer
+
+- lays its figure out once (constrained layout at creation, then frozen: ``freeze_layout``);
+- marks the artists that move as *animated* and, per event, restores the saved background and draws
+  only them (blitting); a full draw happens only when an axis range must change, and it refreshes
+  the background through the ``draw_event``;
+- shows the figure on an ipympl canvas (``ipympl`` installed and a kernel running), which sends the
+  browser only the changed pixels, or else as PNG bytes in an ``ipywidgets.Image`` (book build,
+  tests, a JupyterLab without ipympl). Either way the figure is not pyplot's, so no later cell and
+  no inline backend draws it a second time;
+- coalesces events: a drag sends a value per pixel; the handler only records the newest value and
+  a render scheduled on the kernel's event loop draws the newest state at most ``MAX_RATE`` times a
+  second (latest value wins, no backlog).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import time
+import traceback
+import weakref
+
+import numpy as np
+from matplotlib.figure import Figure
+
+# JupyterLab's notebook column is 848 px wide on a 1280 px screen with the file browser open.
+COLUMN_PX = 820
+DPI = 100
+BASE_FONT = 11.0
+MAX_RATE = 30.0  # renders per second at most while a control is dragged
+SCALE_RANGE = (0.5, 3.0)
+PROJECTOR_SCALE = 1.5
+
+_scale = [1.0]
+_explorers: weakref.WeakSet = weakref.WeakSet()
+
+
+def get_scale() -> float:
+    """The current explorer scale (1 = a laptop screen)."""
+    return _scale[0]
+
+
+def set_scale(scale: float) -> float:
+    """Scale fonts and figure sizes of every explorer, the ones on screen and the ones to come.
+
+    Returns the previous scale. ``scale`` must lie in ``SCALE_RANGE``.
+    """
+    s = float(scale)
+    lo, hi = SCALE_RANGE
+    if not (math.isfinite(s) and lo <= s <= hi):
+        raise ValueError(f"scale must be a number in [{lo}, {hi}], got {scale!r}")
+    old, _scale[0] = _scale[0], s
+    for live in list(_explorers):
+        live.rescale(s)
+    return old
+
+
+def projector(on: bool = True) -> float:
+    """One call for a classroom: ``projector()`` enlarges every explorer by ``PROJECTOR_SCALE``,
+    ``projector(False)`` goes back to the laptop size. Returns the previous scale."""
+    if not isinstance(on, bool):
+        raise ValueError(f"on must be True or False, got {on!r}")
+    return set_scale(PROJECTOR_SCALE if on else 1.0)
+
+
+# ------------------------------------------------------------------------------ sliders
+
+# Renard's R20 series: twenty roughly geometric steps per decade, all short decimals (1.6, 2.5,
+# 0.8), fine enough that a drag across a slider passes through dozens of values.
+_R20 = (1.0, 1.12, 1.25, 1.4, 1.6, 1.8, 2.0, 2.24, 2.5, 2.8, 3.15, 3.55, 4.0, 4.5, 5.0, 5.6, 6.3,
+        7.1, 8.0, 9.0)
+
+
+def log_grid(lo: float, hi: float, include=()) -> list[float]:
+    """R20 values in [lo, hi], with ``lo``, ``hi`` and the values of ``include`` added."""
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise ValueError(f"a log grid needs 0 < lo < hi, got lo={lo}, hi={hi}")
+    values = {float(lo), float(hi), *map(float, include)}
+    for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        values.update(float(f"{m * 10.0**k:.6g}") for m in _R20)
+    return sorted(v for v in values if lo <= v <= hi)
+
+
+def linear_grid(lo: float, hi: float, step: float, include=()) -> list[float]:
+    """lo, lo + step, ..., hi as short decimals (no 1.2000000000000002), with ``include`` added."""
+    n = int(round((hi - lo) / step))
+    values = {round(lo + k * step, 10) for k in range(n + 1)} | set(map(float, include))
+    return sorted(v for v in values if lo <= v <= hi)
+
+
+def slider(description: str, value: float, grid, fmt: str = "{:g}"):
+    """A ``SelectionSlider`` over ``grid``: the browser moves an integer index, so the starting
+    value is shown and kept exactly (no snapping, no extra event at creation), and the readout is
+    the value as set. ``value`` must be on the grid."""
+    import ipywidgets
+
+    grid = list(grid)
+    if value not in grid:
+        raise ValueError(f"{description} must be one of the slider's values {grid}, got {value!r}")
+    return ipywidgets.SelectionSlider(
+        options=[(fmt.format(v), v) for v in grid],
+        value=value,
+        description=description,
+        continuous_update=True,
+        layout=ipywidgets.Layout(width="auto", min_width="300px", flex="1 1 auto"),
+        style={"description_width": "initial"},
+    )
+
+
+# ------------------------------------------------------------------------------ figures
+
+
+def new_figure(height: float, **subplots) -> tuple[Figure, np.ndarray]:
+    """A Figure (not pyplot's) as wide as the notebook column at the current scale, with axes."""
+    s = get_scale()
+    fig = Figure(figsize=(COLUMN_PX / DPI * s, height * s), dpi=DPI, layout="constrained")
+    with _fonts(s):
+        axes = fig.subplots(**subplots, squeeze=False)
+    return fig, axes.ravel()
+
+
+def _fonts(scale: float):
+    import matplotlib as mpl
+
+    return mpl.rc_context({"font.size": BASE_FONT * scale, "legend.fontsize": "small"})
+
+
+def freeze_layout(fig: Figure) -> None:
+    """Run the constrained layout once and keep its result: no layout work per event."""
+    fig.set_layout_engine("constrained")
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+
+
+def in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _ipympl_available() -> bool:
+    try:
+        import ipympl.backend_nbagg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LiveFigure:
+    """A figure with animated artists, a widget showing it, and a coalesced ``request`` to redraw.
+
+    ``render(state)`` (given by the explorer) moves the artists to the newest state and returns
+    True when an axis range changed (then the whole figure is drawn, else only the animated
+    artists). ``canvas``: "auto" (ipympl in a kernel, PNG otherwise), "ipympl" or "png".
+    """
+
+    def __init__(self, fig: Figure, animated, render, canvas: str = "auto"):
+        import ipywidgets
+
+        if canvas not in ("auto", "ipympl", "png"):
+            raise ValueError(f"canvas must be 'auto', 'ipympl' or 'png', got {canvas!r}")
+        if canvas == "auto":
+            canvas = "ipympl" if in_kernel() and _ipympl_available() else "png"
+        self.fig, self.animated, self._render = fig, list(animated), render
+        self.mode = canvas
+        self.renders = 0  # how many renders ran (tests and the benchmark read it)
+        self.render_ms: list[float] = []  # kernel time of each render, for the benchmark
+        self._background = None
+        self._pending = None
+        self._last = -math.inf
+        self.errors = ipywidgets.Output()
+        for artist in self.animated:
+            artist.set_animated(True)
+        freeze_layout(fig)
+        self.readout = ipywidgets.HTML()  # the numbers that change: text in the page, not pixels
+        if canvas == "ipympl":
+            from ipympl.backend_nbagg import FigureManager
+
+            self.canvas = _fast_canvas_class()(fig)
+            FigureManager(self.canvas, id(self))  # not registered with pyplot
+            self.canvas.header_visible = False
+            self.canvas.footer_visible = False
+            self.canvas.toolbar_visible = False
+            self.canvas.resizable = False
+            self.canvas.capture_scroll = False
+            self.widget = self.canvas
+        else:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+            self.canvas = FigureCanvasAgg(fig)
+            self.widget = ipywidgets.Image(format="png")
+        self.widget.layout = ipywidgets.Layout(max_width="100%")
+        self.canvas.mpl_connect("draw_event", self._on_draw)
+        _explorers.add(self)
+        if canvas == "png":
+            self._full_draw()
+        # ipympl draws when the browser's view asks for it: a canvas drawn before its view exists
+        # and shown inside a box stays blank (ipympl 0.10).
+
+    # -- drawing
+    def _on_draw(self, event) -> None:
+        # A full draw skips the animated artists: keep the background, then draw them on top.
+        self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self._draw_animated()
+
+    def _draw_animated(self) -> None:
+        for artist in self.animated:
+            artist.axes.draw_artist(artist) if artist.axes else self.fig.draw_artist(artist)
+
+    def _full_draw(self) -> None:
+        self.canvas.draw()  # ipympl: draws and sends the changed pixels; Agg: draws only
+        if self.mode == "png":
+            self._send_png()
+
+    def _blit(self) -> None:
+        if self._background is None:
+            return self._full_draw()
+        self.canvas.restore_region(self._background)
+        self._draw_animated()
+        if self.mode == "ipympl":
+            self.canvas.blit(self.fig.bbox)
+        else:
+            self._send_png()
+
+    def _send_png(self) -> None:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(self.canvas.buffer_rgba())).save(buffer, "png", compress_level=1)
+        self.widget.value = buffer.getvalue()
+
+    # -- events
+    def request(self) -> None:
+        """Ask for a render of the newest state; in a running kernel several requests in a row
+        become one render (at most ``MAX_RATE`` per second), elsewhere it renders at once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._run()
+        if self._pending is not None:
+            return  # the scheduled render will read the newest state
+        delay = max(0.0, self._last + 1.0 / MAX_RATE - time.monotonic())
+        self._pending = loop.call_later(delay, self._run)
+
+    def _run(self) -> None:
+        self._pending = None
+        self._last = start = time.monotonic()
+        try:
+            changed_range = self._render()
+            self._full_draw() if changed_range else self._blit()
+            self.renders += 1
+            self.render_ms.append(1e3 * (time.monotonic() - start))
+        except Exception:  # shown under the figure: an event handler has no cell to report to
+            with self.errors:
+                traceback.print_exc()
+
+    # -- projector
+    def show_readout(self, text: str) -> None:
+        size = round(100 * get_scale())
+        self.readout.value = f'<span style="font-size:{size}%">{text}</span>'
+
+    def rescale(self, scale: float) -> None:
+        from matplotlib.text import Text
+
+        w, h = self.fig.get_size_inches()
+        old = w / (COLUMN_PX / DPI)
+        ratio = scale / old
+        if abs(ratio - 1) < 1e-9:
+            return
+        for text in self.fig.findobj(Text):
+            text.set_fontsize(text.get_fontsize() * ratio)
+        for ax in self.fig.axes:
+            ax.tick_params(which="both", labelsize=BASE_FONT * scale * 0.9)
+        self.fig.set_size_inches(w * ratio, h * ratio)
+        freeze_layout(self.fig)
+        if self.mode == "ipympl":
+            self.canvas.manager.resize(*self.fig.bbox.size)
+        self._full_draw()
+        if self.readout.value:
+            self.show_readout(self.readout.value.split(">", 1)[1].rsplit("<", 1)[0])
+
+
+def _fast_canvas_class():
+    """ipympl's canvas with a faster PNG: the diff images it sends are shown once, not kept, so
+    zlib level 1 (a few ms) beats the default level 6 (about 40 ms on a busy 2-core machine)."""
+    from io import BytesIO
+
+    from ipympl.backend_nbagg import Canvas
+    from PIL import Image
+
+    class FastCanvas(Canvas):
+        def get_diff_image(self):
+            # matplotlib's FigureCanvasWebAggCore.get_diff_image with compress_level=1
+            if not self._png_is_old:
+                return None
+            buff = np.asarray(self.get_renderer().buffer_rgba()).view(np.uint32).squeeze(2)
+            pixels = buff.view(np.uint8).reshape((*buff.shape, 4))
+            if (
+                self._force_full
+                or buff.shape != self._last_buff.shape
+                or (pixels[:, :, 3] != 255).any()
+            ):
+                self.set_image_mode("full")
+                output = buff
+            else:
+                self.set_image_mode("diff")
+                output = np.where(buff != self._last_buff, buff, 0)
+            self._last_buff = buff.copy()
+            self._force_full = False
+            self._png_is_old = False
+            data = output.view(dtype=np.uint8).reshape((*output.shape, 4))
+            with BytesIO() as png:
+                Image.fromarray(data).save(png, format="png", compress_level=1)
+                return png.getvalue()
+
+    return FastCanvas
+
+
+def fit_limits(ax, axis: str, lo: float, hi: float, *, log: bool = False, pad: float = 0.05):
+    """Keep ``[lo, hi]`` visible on ``axis`` ("x" or "y") of ``ax`` without a new range per event.
+
+    The range changes (and True is returned) only when the data leave it or fill less than a
+    quarter of it; the new range has headroom, so a drag changes it a few times, not every event.
+    """
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return False
+    get, set_ = (ax.get_xlim, ax.set_xlim) if axis == "x" else (ax.get_ylim, ax.set_ylim)
+    f, finv = (np.log10, lambda v: 10.0**v) if log else ((lambda v: v), (lambda v: v))
+    if log and lo <= 0:
+        return False
+    a, b = f(lo), f(hi)
+    span = max(b - a, 1e-12 if not log else 1e-3)
+    cur_a, cur_b = (f(v) for v in get())
+    inside = cur_a <= a and b <= cur_b
+    if inside and span >= 0.25 * (cur_b - cur_a):
+        return False
+    extra = (pad + 0.25) * span
+    set_(finv(a - extra), finv(b + extra))
+    return True

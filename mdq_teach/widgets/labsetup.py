@@ -1,0 +1,53 @@
+"""Set up a JupyterLab for the book: ``python -m mdq_teach.widgets.labsetup [--prefix PREFIX]``.
+
+Run by ``make`` after installing the package (a fresh clone gets it). It installs, under the
+environment's prefix,
+
+- ``share/jupyter/lab/settings/overrides.d/mdq-teach.json``: a double-click on a ``.md`` chapter
+  opens it as a notebook through jupytext (JupyterLab reads every file in ``overrides.d``, so a
+  user's own ``overrides.json`` is left alone);
+- the ``python3`` kernel with display name "Python 3", the name in the chapters' headers, so that
+  running a chapter does not change its header when JupyterLab saves it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_VIEWERS = {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
+SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": DEFAULT_VIEWERS}}
+KERNEL_DISPLAY_NAME = "Python 3"
+
+
+def settings_path(prefix: str | Path) -> Path:
+    return Path(prefix, "share", "jupyter", "lab", "settings", "overrides.d", "mdq-teach.json")
+
+
+def install(prefix: str | Path = sys.prefix, kernel: bool = True) -> Path:
+    """Write the JupyterLab settings (and the kernelspec) under ``prefix``; returns the file."""
+    path = settings_path(prefix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(SETTINGS, indent=2) + "\n")
+    tmp.replace(path)
+    if kernel:
+        from ipykernel.kernelspec import install as install_kernel
+
+        install_kernel(prefix=str(prefix), kernel_name="python3", display_name=KERNEL_DISPLAY_NAME)
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prefix", default=sys.prefix, help="environment prefix (default: here)")
+    parser.add_argument("--no-kernel", action="store_true", help="only the JupyterLab settings")
+    args = parser.parse_args(argv)
+    print(f"JupyterLab settings: {install(args.prefix, kernel=not args.no_kernel)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

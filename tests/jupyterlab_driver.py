@@ -1,0 +1,347 @@
+"""Drive a real JupyterLab from the project's environment with Debian's Chromium (Playwright).
+
+Shared by ``tests/test_jupyterlab.py`` (does every explorer respond?) and
+``benchmarks/widget_latency_lab.py`` (how fast?). Everything started here is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDGET_CHAPTERS = {
+    3: "03_projections_to_mirror_maps.md",
+    5: "05_annealing_and_convergence.md",
+    7: "07_proxquant_vs_md.md",
+    9: "09_binaryconnect_demystified.md",
+}
+
+# A checksum of every canvas and image of the explorer's output: it changes when a pixel does.
+_PIXELS_JS = """
+(el) => {
+  let h = 0;
+  // ipympl stacks a transparent canvas for zoom rectangles on the figure's: read the first only.
+  const c = el.querySelector('canvas');
+  if (c && c.width && c.height) {
+    const d = new Uint32Array(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.buffer);
+    for (let i = 0; i < d.length; i += 2) h = (Math.imul(h, 31) + d[i]) | 0;
+  }
+  for (const img of el.querySelectorAll('img')) {
+    const s = img.currentSrc || img.src;
+    for (let i = 0; i < s.length; i += 7) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
+  }
+  return h;
+}
+"""
+
+# Watches the explorer from the page itself: every animation frame it compares the pixels with
+# the previous frame and records when they changed. Times are performance.now() milliseconds.
+_WATCH_JS = """
+(el) => {
+  const pixels = PIXELS;
+  const w = { last: pixels(el), changes: [], inputs: [], stop: false };
+  // When the browser delivered the input: the start of "slider to pixels".
+  const note = () => { if (!w.stop) w.inputs.push(performance.now()); };
+  for (const type of ['keydown', 'pointermove', 'change']) {
+    el.addEventListener(type, note, { capture: true });
+  }
+  const tick = () => {
+    if (w.stop) return;
+    const h = pixels(el);
+    if (h !== w.last) { w.last = h; w.changes.push(performance.now()); }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  window.__mdqWatch = w;
+  return performance.now();
+}
+""".replace("PIXELS", _PIXELS_JS.strip())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class JupyterLab:
+    """``with JupyterLab(root_dir) as lab:`` a server on 127.0.0.1 with a token, stopped at exit."""
+
+    def __init__(self, root_dir: Path, *, env: dict | None = None, bin_dir: Path | None = None):
+        self.root_dir = Path(root_dir)
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.bin_dir = Path(bin_dir or Path(sys.executable).parent)
+        self._tmp = tempfile.TemporaryDirectory(prefix="mdq-lab-")
+        tmp = Path(self._tmp.name)
+        self.env = {
+            **os.environ,
+            # This repository's package first, for the kernels too.
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "JUPYTERLAB_SETTINGS_DIR": str(tmp / "user-settings"),  # no user settings
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+            "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+            "OMP_NUM_THREADS": "1",
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            **(env or {}),
+        }
+        self.proc = None
+        self.log = tmp / "lab.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        # No news or update pop-ups over the notebook.
+        settings = Path(self.env["JUPYTERLAB_SETTINGS_DIR"], "@jupyterlab", "apputils-extension")
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
+        # Render every cell, on screen or not, so an explorer's canvas exists to be measured.
+        notebook = Path(self.env["JUPYTERLAB_SETTINGS_DIR"], "@jupyterlab", "notebook-extension")
+        notebook.mkdir(parents=True, exist_ok=True)
+        (notebook / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+        cmd = [
+            str(self.bin_dir / "jupyter-lab"),
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
+            "--expose-app-in-browser",
+            "--LabApp.news_url=None",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")
+        self._logfile = open(self.log, "w")  # noqa: SIM115 (closed in __exit__)
+        self.proc = subprocess.Popen(
+            cmd, env=self.env, stdout=self._logfile, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited: {self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.5)
+        self.__exit__(None, None, None)
+        raise RuntimeError("JupyterLab did not answer within 120 s")
+
+    def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            # The server and the kernels it started share its session: stop that group, by PID.
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc is not None:
+            try:  # kernels started by the server in its process group
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if getattr(self, "_logfile", None):
+            self._logfile.close()
+        self._tmp.cleanup()
+        return False
+
+
+def launch_browser(playwright, width: int = 1280, height: int = 900):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": width, "height": height})
+    return browser, page
+
+
+def open_lab(page, lab: JupyterLab) -> None:
+    page.goto(f"{lab.url}/lab?token={lab.token}", wait_until="domcontentloaded")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
+    page.locator(".jp-DirListing-content").wait_for(timeout=60_000)
+
+
+def open_by_double_click(page, relpath: str) -> None:
+    """Double-click through the file browser, folder by folder, as a person would."""
+    for part in Path(relpath).parts:
+        item = page.locator(".jp-DirListing-item", has=page.locator(
+            ".jp-DirListing-itemText", has_text=part
+        )).filter(has_text=part).first
+        item.wait_for(timeout=30_000)
+        item.dblclick()
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=60_000)
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp.shell.currentWidget;
+                   return w && w.sessionContext && w.sessionContext.session
+                          && w.sessionContext.session.kernel
+                          && w.sessionContext.session.kernel.connectionStatus === 'connected'; }""",
+        timeout=120_000,
+    )
+
+
+def notebook_cells(page) -> list[dict]:
+    """Source, type and outputs of every cell of the current notebook (from the model)."""
+    return page.evaluate(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => ({
+             type: c.model.type, source: c.model.sharedModel.getSource(),
+             outputs: c.model.type === 'code' ? c.model.outputs.toJSON() : [],
+             count: c.model.type === 'code' ? c.model.executionCount : null }))"""
+    )
+
+
+def run_cells(page, upto: int | None = None, timeout_s: float = 600) -> float:
+    """Run all cells (or cells 0..upto) and wait until the kernel is idle; returns seconds."""
+    start = time.monotonic()
+    if upto is None:
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    else:
+        page.evaluate(
+            """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
+                        nb.activeCellIndex = i + 1 < nb.widgets.length ? i + 1 : i;
+                        return window.jupyterapp.commands.execute(
+                          i + 1 < nb.widgets.length ? 'notebook:run-all-above'
+                                                     : 'notebook:run-all-cells'); }""",
+            upto,
+        )
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp.shell.currentWidget;
+                   const busy = [...w.content.node.querySelectorAll('.jp-InputPrompt')]
+                                  .some(p => p.textContent.includes('*'));
+                   return !busy && w.sessionContext.session.kernel.status === 'idle'; }""",
+        timeout=timeout_s * 1000,
+        polling=500,
+    )
+    return time.monotonic() - start
+
+
+def save(page) -> None:
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(
+        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000
+    )
+
+
+def close_all(page) -> None:
+    page.evaluate("() => window.jupyterapp.commands.execute('application:close-all')")
+    time.sleep(0.5)
+    for button in page.locator(".jp-Dialog .jp-mod-warn, .jp-Dialog-button.jp-mod-accept").all():
+        try:
+            button.click(timeout=2000)
+        except Exception:  # noqa: BLE001 (no dialog: nothing to confirm)
+            pass
+
+
+def explorer_output(page, cell_index: int):
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(cell_index)
+    cell.scroll_into_view_if_needed()
+    out = cell.locator(".jp-Cell-outputWrapper")
+    out.locator(".widget-box").first.wait_for(timeout=60_000)
+    figure = out.locator("canvas, .widget-image").first
+    figure.wait_for(timeout=60_000)
+    return out
+
+
+def controls(output) -> list:
+    """(kind, locator) for every slider handle and dropdown of an explorer output."""
+    found = [("slider", h) for h in output.locator(".noUi-handle").all()]
+    found += [("dropdown", s) for s in output.locator("select").all()]
+    return found
+
+
+def control_label(control) -> str:
+    """The description next to a slider handle or a dropdown."""
+    box = control.locator("xpath=ancestor::*[contains(@class,'widget-inline-hbox')][1]")
+    labels = box.locator(".widget-label").all_inner_texts()
+    return next((t.strip() for t in labels if t.strip()), "?")
+
+
+def pixels(output) -> int:
+    return output.evaluate(_PIXELS_JS)
+
+
+def move(page, kind: str, control, forward: bool = True) -> None:
+    """One step of a control: an arrow key on a slider handle, the next option of a dropdown."""
+    if kind == "slider":
+        control.focus()
+        control.press("ArrowRight" if forward else "ArrowLeft")
+    else:
+        options = control.locator("option").all_inner_texts()
+        current = control.evaluate("s => s.selectedIndex")
+        control.select_option(index=(current + (1 if forward else -1)) % len(options))
+
+
+def time_to_pixels(page, output, kind: str, control, forward=True, timeout_s=10.0) -> float:
+    """Milliseconds from moving ``control`` to the first changed pixel on screen."""
+    output.evaluate(_WATCH_JS)
+    t0 = page.evaluate("() => performance.now()")
+    move(page, kind, control, forward)
+    page.wait_for_function(
+        "() => window.__mdqWatch.changes.length > 0", timeout=timeout_s * 1000, polling="raf"
+    )
+    t_in, t1 = page.evaluate(
+        "() => { const w = window.__mdqWatch; w.stop = true; return [w.inputs[0], w.changes[0]]; }"
+    )
+    return t1 - (t_in if t_in is not None else t0)
+
+
+def drag(page, output, handle, steps: int = 150) -> dict:
+    """Drag a slider handle across its track at constant speed; count figure updates."""
+    box = handle.bounding_box()
+    track = handle.locator("xpath=ancestor::*[contains(@class,'noUi-target')][1]").bounding_box()
+    y = box["y"] + box["height"] / 2
+    x0 = box["x"] + box["width"] / 2
+    x1 = track["x"] + 0.98 * track["width"]
+    if x1 - x0 < 0.4 * track["width"]:
+        x1 = track["x"] + 0.02 * track["width"]  # near the right end: drag to the left instead
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    output.evaluate(_WATCH_JS)
+    t0 = page.evaluate("() => performance.now()")
+    # Playwright sends the moves itself, as fast as this busy machine lets it (about 60 a second).
+    page.mouse.move(x1, y, steps=steps)
+    t1 = page.evaluate("() => performance.now()")
+    page.mouse.up()
+    time.sleep(1.5)
+    changes = page.evaluate(
+        "() => { window.__mdqWatch.stop = true; return window.__mdqWatch.changes; }"
+    )
+    during = [t for t in changes if t0 <= t <= t1]
+    seconds = (t1 - t0) / 1000
+    return {
+        "seconds": seconds,
+        "updates": len(during),
+        "after": len(changes) - len(during),
+        "per_s": len(during) / seconds,
+    }
+
+
+def errors_in(cells: list[dict]) -> list[str]:
+    """Error outputs (and tracebacks printed by explorers) of a notebook's cells."""
+    found = []
+    for i, cell in enumerate(cells):
+        for out in cell["outputs"]:
+            if out.get("output_type") == "error":
+                found.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+    return found

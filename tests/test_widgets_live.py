@@ -1,0 +1,199 @@
+"""The explorers' live machinery (``widgets/_live.py``): one figure, moved in place, not leaked,
+sliders that keep their start values, coalesced events and the projector scale."""
+
+import asyncio
+import gc
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+ipywidgets = pytest.importorskip("ipywidgets")
+
+from mdq_teach import widgets  # noqa: E402
+from mdq_teach.widgets import _live, annealing, projections, quantizer  # noqa: E402
+from mdq_teach.widgets import toy as toy_widget  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    yield
+    _live.set_scale(1.0)
+    plt.close("all")
+    ipywidgets.Widget.close_all()  # so the projector test rescales only its own explorers
+    gc.collect()
+
+
+def _controls(box):
+    """(name, widget) for every control of an explorer."""
+    if hasattr(box, "sliders"):
+        return list(box.sliders.items())
+    pairs = [("beta", box.slider)]
+    if hasattr(box, "family"):
+        pairs += [("family", box.family), ("levels", box.levels)]
+    return pairs
+
+
+EXPLORERS = {
+    "ch3": lambda **kw: projections.projection_explorer(beta=1.0, **kw),
+    "ch5": lambda **kw: annealing.explorer(cap=16.0, eta=0.05, **kw),
+    "ch7": lambda **kw: toy_widget.explorer(beta=4.0, x_tilde0=1.2, eta=0.1, **kw),
+    "ch9": lambda **kw: quantizer.quantizer_explorer("tanh", beta=0.8, level_set="ternary", **kw),
+}
+
+
+def _other(widget):
+    options = [o[1] if isinstance(o, tuple) else o for o in widget.options]
+    i = options.index(widget.value)
+    return options[(i + min(3, len(options) - 1)) % len(options)]
+
+
+@pytest.mark.parametrize("chapter", sorted(EXPLORERS))
+def test_every_control_changes_the_picture_and_leaks_no_pyplot_figure(chapter):
+    box = EXPLORERS[chapter](canvas="png")
+    assert plt.get_fignums() == []  # nothing a later cell or the inline backend could draw again
+    live = box.live
+    assert live.renders == 0  # creation draws once, without an extra event
+    for name, widget in _controls(box):
+        before = live.widget.value
+        widget.value = _other(widget)
+        assert live.renders >= 1, name
+        assert live.widget.value != before, f"{chapter}: moving {name} left the PNG unchanged"
+    assert live.errors.outputs == ()
+    assert plt.get_fignums() == []
+
+
+@pytest.mark.parametrize("chapter", sorted(EXPLORERS))
+def test_layout_is_frozen_after_creation(chapter):
+    box = EXPLORERS[chapter](canvas="png")
+    positions = [ax.get_position().bounds for ax in box.figure.axes]
+    assert box.figure.get_layout_engine() is None or not box.figure.get_constrained_layout()
+    for _, widget in _controls(box):
+        widget.value = _other(widget)
+    assert [ax.get_position().bounds for ax in box.figure.axes] == positions
+
+
+def test_start_values_are_kept_exactly_and_readouts_show_them():
+    box = annealing.explorer(cap=16.0, eta=0.05, canvas="png")
+    assert box.sliders["cap"].value == 16.0 and box.sliders["eta"].value == 0.05
+    assert box.sliders["cap"].label == "16" and box.sliders["eta"].label == "0.05"
+    assert "B = 16, eta = 0.05 " in box.live.readout.value
+    box = toy_widget.explorer(beta=4.0, x_tilde0=1.2, eta=0.1, steps=100, canvas="png")
+    assert {k: s.value for k, s in box.sliders.items()} == dict(
+        beta=4.0, x_tilde0=1.2, eta=0.1, steps=100
+    )
+    q = quantizer.quantizer_explorer("tanh", beta=0.8, canvas="png")
+    assert q.slider.value == 0.8 and "beta = 0.8:" in q.live.readout.value
+
+
+def test_slider_moves_artists_to_the_data_of_update():
+    box = annealing.explorer(canvas="png")
+    box.sliders["cap"].value = 100.0
+    box.sliders["eta"].value = 0.2
+    expected = annealing.update(cap=100.0, eta=0.2)
+    gap, bound, _ = box.figure.axes[0].lines
+    np.testing.assert_array_equal(gap.get_ydata(), expected["gap"])
+    np.testing.assert_array_equal(bound.get_ydata(), expected["bound_eta"])
+    assert "B = 100, eta = 0.2 " in box.live.readout.value
+
+
+def test_linear_family_slider_offers_only_betas_it_accepts():
+    box = quantizer.quantizer_explorer("tanh", beta=0.1, canvas="png")
+    box.family.value = "linear"
+    values = [v for _, v in box.slider.options]
+    assert min(values) == 1.0 and box.slider.value == 1.0  # nearest accepted value, shown
+    assert "linear, beta = 1:" in box.live.readout.value
+    box.family.value = "tanh"
+    assert min(v for _, v in box.slider.options) == quantizer.RANGES["beta"][0]
+    with pytest.raises(ValueError, match="beta must be a number >= 1"):
+        quantizer.quantizer_explorer("linear", beta=0.5, canvas="png")
+
+
+def test_new_level_set_redraws_the_frame():
+    box = quantizer.quantizer_explorer("hard", beta=2.0, level_set="binary", canvas="png")
+    box.levels.value = "uneven"
+    data = quantizer.update("hard", 2.0, quantizer.LEVEL_SETS["uneven"])
+    staircase = [line for line in box.figure.axes[0].lines if line.get_linestyle() == "--"]
+    np.testing.assert_array_equal(staircase[0].get_ydata(), data["limit"])
+
+
+def test_events_in_a_running_loop_are_coalesced_to_the_newest_value():
+    box = projections.projection_explorer(beta=1.0, canvas="png")
+    values = [v for _, v in box.slider.options][:12]
+
+    async def drag():
+        for v in values:  # as fast as the browser would send them
+            box.slider.value = v
+        await asyncio.sleep(0.2)
+
+    asyncio.run(drag())
+    assert box.live.renders == 1
+    line = box.figure.axes[0].lines[-1]
+    np.testing.assert_allclose(line.get_ydata(), projections.update(values[-1])["curves"]["tanh"])
+
+
+def test_projector_scales_existing_and_new_explorers():
+    box = projections.projection_explorer(canvas="png")
+    w0, h0 = box.figure.get_size_inches()
+    title0 = box.figure.axes[0].title.get_fontsize()
+    assert widgets.projector(True) == 1.0
+    w1, h1 = box.figure.get_size_inches()
+    assert (w1 / w0, h1 / h0) == pytest.approx((1.5, 1.5))
+    assert box.figure.axes[0].title.get_fontsize() == pytest.approx(1.5 * title0)
+    new = annealing.explorer(canvas="png")
+    assert new.figure.get_size_inches()[0] == pytest.approx(1.5 * _live.COLUMN_PX / _live.DPI)
+    widgets.projector(False)
+    assert box.figure.get_size_inches() == pytest.approx((w0, h0))
+    with pytest.raises(ValueError, match=r"scale must be a number in \[0.5, 3.0\]"):
+        widgets.set_scale(10)
+    with pytest.raises(ValueError, match="on must be True or False"):
+        widgets.projector("yes")
+
+
+def test_figures_use_the_notebook_column():
+    for make in EXPLORERS.values():
+        box = make(canvas="png")
+        assert box.figure.get_size_inches()[0] * box.figure.dpi == pytest.approx(_live.COLUMN_PX)
+
+
+def test_grids_hold_their_values_as_short_decimals():
+    assert _live.linear_grid(-1.5, 1.5, 0.05)[54] == 1.2  # not 1.2000000000000002
+    grid = _live.log_grid(1e-4, 10.0)
+    assert {1e-4, 0.05, 0.1, 1.6, 10.0} <= set(grid) and grid == sorted(grid)
+    assert 0.07 in _live.log_grid(0.01, 1.0, include=[0.07])
+    with pytest.raises(ValueError, match="lo < hi"):
+        _live.log_grid(1.0, 1.0)
+    with pytest.raises(ValueError, match="must be one of the slider's values"):
+        _live.slider("beta", 0.3, [0.1, 0.2])
+
+
+def test_fit_limits_changes_the_range_only_when_needed():
+    fig, ax = plt.subplots()
+    ax.set_ylim(0, 10)
+    assert not _live.fit_limits(ax, "y", 2.0, 9.0)
+    assert _live.fit_limits(ax, "y", 2.0, 12.0)  # data leave the range
+    lo, hi = ax.get_ylim()
+    assert lo < 2.0 and hi > 12.0
+    assert _live.fit_limits(ax, "y", 5.0, 5.5)  # data fill under a quarter of it
+    ax.set_yscale("log")
+    ax.set_ylim(1e-3, 1.0)
+    assert _live.fit_limits(ax, "y", 1e-6, 1e-2, log=True)
+    assert ax.get_ylim()[0] < 1e-6
+
+
+def test_ipympl_canvas_builds_without_a_browser():
+    pytest.importorskip("ipympl")
+    box = projections.projection_explorer(beta=1.0, canvas="ipympl")
+    from ipympl.backend_nbagg import Canvas
+
+    assert isinstance(box.live.widget, Canvas) and plt.get_fignums() == []
+    box.slider.value = 8.0
+    assert box.live.renders == 1
+    line = box.figure.axes[0].lines[-1]
+    np.testing.assert_allclose(line.get_ydata(), projections.update(8.0)["curves"]["tanh"])
+    with pytest.raises(ValueError, match="canvas must be"):
+        projections.projection_explorer(canvas="svg")
