@@ -1,11 +1,12 @@
-"""The built book as a reader's browser shows it: Debian's Chromium, driven by Playwright, 1280 px.
+"""The built book as a reader's browser shows it: Debian's Chromium via Playwright, 1280 and 390 px.
 
 Needs the built book (`make test` builds it first; by hand: `make book`) and Chromium at
 /usr/bin/chromium (or $MDQ_CHROMIUM; `make test` installs Debian's package when missing). The
 pages are served from 127.0.0.1 by a local HTTP server; every request to any other host is blocked
 and counted. Each page is visited once; the tests below then assert one property each over all
-pages and name every offending element. Full-page screenshots go to _build/screenshots/ for a
-person to look at, with report.txt (the measured counts).
+pages and name every offending element. Full-page screenshots (at 1280 px, and as
+phone_*.png at 390 px) go to _build/screenshots/ for a person to look at, with report.txt (the
+measured counts).
 """
 
 import functools
@@ -32,6 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WIDTH, HEIGHT = 1280, 900
+# A phone (an iPhone 12-15 is 390 CSS px wide).
+PHONE_WIDTH, PHONE_HEIGHT = 390, 844
 # A wider box than its column by at most this many CSS pixels is rounding, not clipping.
 SLACK = 1
 
@@ -129,6 +132,39 @@ MEASURE_JS = r"""
     rawTex: raw,
     clipped,
   };
+}
+"""
+
+# The phone: nothing may be cut where the reader cannot get at it. The page itself does not scroll
+# sideways, and every formula, table, code block or picture wider than its place sits in a box that
+# scrolls (overflow-x auto or scroll), not one that hides the rest (hidden, clip) or none at all.
+PHONE_JS = r"""
+(SLACK) => {
+  const article = document.querySelector("article.bd-article") || document.querySelector("main");
+  const name = (el) => {
+    const id = el.id || (el.closest("[id]") || {}).id || "";
+    const text = (el.textContent || "").replace(/\s+/g, " ").trim().slice(0, 60);
+    return `${el.tagName.toLowerCase()} #${id}: "${text}"`;
+  };
+  const cut = [];
+  const sel = "mjx-container[display], table, pre, img, svg, canvas, video, iframe";
+  for (const el of article.querySelectorAll(sel)) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;  // hidden (e.g. inside a closed solution)
+    // The nearest box, the element itself included, that does not let content show past its edge.
+    let box = el;
+    while (box !== document.body && getComputedStyle(box).overflowX === "visible") {
+      box = box.parentElement;
+    }
+    const overflow = getComputedStyle(box).overflowX;
+    const edge = box === document.body ? {left: 0, right: innerWidth} : box.getBoundingClientRect();
+    const wider = el.scrollWidth > el.clientWidth + SLACK || r.right > edge.right + SLACK
+      || r.left < edge.left - SLACK;
+    if (wider && overflow !== "auto" && overflow !== "scroll") {
+      cut.push({element: name(el), width: Math.round(Math.max(r.width, el.scrollWidth)), overflow});
+    }
+  }
+  return {pageWidth: document.documentElement.scrollWidth, cut};
 }
 """
 
@@ -269,6 +305,12 @@ def _visit(browser, base: str, page_path: str) -> dict:
         resp = context.request.get(href)
         notebooks.append({"href": href, "status": resp.status, "body": resp.body()})
 
+    # The same page on a phone: the theme's narrow layout, math as typeset above.
+    page.set_viewport_size({"width": PHONE_WIDTH, "height": PHONE_HEIGHT})
+    page.wait_for_timeout(200)  # let resize handlers run
+    phone = page.evaluate(PHONE_JS, SLACK)
+    page.screenshot(path=str(SHOTS / f"phone_{shot.name}"), full_page=True)
+
     context.close()
 
     files = {
@@ -289,6 +331,7 @@ def _visit(browser, base: str, page_path: str) -> dict:
         "total_kb": sum(f.stat().st_size for f in files if f.is_file()) / 1024,
         "screenshot": shot,
         "seconds": time.perf_counter() - start,
+        "phone": phone,
         **measured,
     }
 
@@ -311,7 +354,7 @@ def visits(server):
 
 def _table(result: dict) -> str:
     cols = ["page", "external", "raw TeX", "math", "clipped", "images", "players", "solutions",
-            "notebooks", "HTML KB", "total KB", "s"]
+            "notebooks", "phone cut", "HTML KB", "total KB", "s"]
     rows = [
         [
             v["page"].removeprefix("book/"),
@@ -323,6 +366,7 @@ def _table(result: dict) -> str:
             len(v["players"]),
             len(v["solutions"]),
             len(v["notebooks"]),
+            len(v["phone"]["cut"]) + (v["phone"]["pageWidth"] > PHONE_WIDTH + SLACK),
             f"{v['html_kb']:.0f}",
             f"{v['total_kb']:.0f}",
             f"{v['seconds']:.1f}",
@@ -330,7 +374,7 @@ def _table(result: dict) -> str:
         for v in result.values()
     ]
     totals = ["all pages"] + [
-        sum(int(r[i]) for r in rows) if i < 9 else f"{sum(float(r[i]) for r in rows):.0f}"
+        sum(int(r[i]) for r in rows) if i < 10 else f"{sum(float(r[i]) for r in rows):.0f}"
         for i in range(1, len(cols))
     ]
     rows.append(totals)
@@ -352,6 +396,13 @@ def _write_report(result: dict) -> None:
                 f"clipped  {v['page']}: {c['kind']} {c['width']} px wide, {c['shown']} px shown "
                 f"(column {c['column']} px): {c['element']}"
             )
+        if v["phone"]["pageWidth"] > PHONE_WIDTH + SLACK:
+            lines.append(f"phone    {v['page']}: the page is {v['phone']['pageWidth']} px wide")
+        for c in v["phone"]["cut"]:
+            lines.append(
+                f"phone    {v['page']}: {c['width']} px wide in a box with overflow-x "
+                f"{c['overflow']}: {c['element']}"
+            )
     (SHOTS / "report.txt").write_text("\n".join(lines) + "\n")
 
 
@@ -360,7 +411,7 @@ def _write_report(result: dict) -> None:
 
 def test_measurements_table(visits, capsys):
     with capsys.disabled():
-        print(f"\nThe built book in Chromium at {WIDTH} px (screenshots in {SHOTS}):")
+        print(f"\nThe built book in Chromium at {WIDTH} px, phone at {PHONE_WIDTH} px ({SHOTS}):")
         print(_table(visits))
 
 
@@ -407,6 +458,14 @@ def test_code_cells_fit_their_column(visits):
     assert not clipped, f"{len(clipped)} code cells wider than their column at {WIDTH} px:\n" + (
         "\n".join(clipped)
     )
+
+
+def test_nothing_is_cut_on_a_phone(visits):
+    wide = {p: v["phone"]["pageWidth"] for p, v in visits.items()
+            if v["phone"]["pageWidth"] > PHONE_WIDTH + SLACK}
+    assert not wide, f"pages that scroll sideways at {PHONE_WIDTH} px (page width in px): {wide}"
+    cut = {p: v["phone"]["cut"] for p, v in visits.items() if v["phone"]["cut"]}
+    assert not cut, f"elements cut at {PHONE_WIDTH} px with no scroll box to reach the rest: {cut}"
 
 
 def test_every_image_decodes(visits):
