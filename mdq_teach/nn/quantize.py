@@ -293,11 +293,12 @@ def two_level_weights(ut: torch.Tensor, beta, levels: tuple[float, ...]) -> torc
 
 def lift_gradient(g: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
     """d f / d u_k = g q_k for w = sum_k u_k q_k: shape (d, *g.shape) (written into ``out``)."""
+    column = _column(levels, g.unsqueeze(0))
     if out is None:
-        return g.unsqueeze(0) * _column(levels, g.unsqueeze(0))
-    for k, q in enumerate(levels):
-        torch.mul(g, q, out=out[k])
-    return out
+        return g.unsqueeze(0) * column
+    # One broadcast kernel for all d planes: on a loaded CPU every kernel launch costs a wait
+    # for the slowest thread, so fewer, larger kernels beat the same bytes in d pieces.
+    return torch.mul(g.unsqueeze(0), column, out=out)
 
 
 def softmax_vjp(u: torch.Tensor, beta, gu: torch.Tensor) -> torch.Tensor:
@@ -628,15 +629,15 @@ class Softmax(Projection):
             torch.clamp_min(logu, -bound, out=latent).div_(beta_next)
             self.weights_into(out, primal)
             return
-        # The representative (0, x~_1 - x~_0): z = beta (x~_1 - x~_0) is the log-odds log(u_1/u_0).
+        # z = beta (x~_1 - x~_0) is the log-odds log(u_1 / u_0); (u_0, u_1) = sigmoid((-z, z)).
+        # Each line is one kernel over both planes where it can be (see lift_gradient).
         diff = torch.sub(latent[1], latent[0], out=latent[1])
-        latent[0].zero_()
-        z = torch.mul(diff, beta, out=primal[1])
-        torch.mul(diff, -beta, out=primal[0]).sigmoid_()  # u_0 = sigmoid(-z)
-        diff.clamp_(-bound / beta, bound / beta)
-        if beta_next != beta:
-            diff.mul_(beta / beta_next)
-        z.sigmoid_()  # u_1
+        signs = _column((-1.0, 1.0), latent)
+        torch.addcmul(_scalar(0.0, latent), diff.unsqueeze(0), signs, value=beta, out=primal)
+        # (-z, z) clamped to [(0, -bound), (0, bound)]: (0, capped z), then at beta_next.
+        low, high = _column((0.0, -bound), latent), _column((0.0, bound), latent)
+        torch.clamp(primal, low, high, out=latent).div_(beta_next)
+        primal.sigmoid_()  # (u_0, u_1)
         self.weights_into(out, primal)
 
     def inverse(self, primal, beta):
