@@ -72,7 +72,7 @@ def _table(levels: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
 
 
 def _scalar(value: float, like: torch.Tensor) -> torch.Tensor:
-    """``value`` as a cached 0-dim tensor: the broadcast first operand of a fused addcmul."""
+    """``value`` as a cached 0-dim tensor: the broadcast first operand of a fused add(cmul)."""
     key = (value, like.dtype, like.device)
     scalar = _SCALARS.get(key)
     if scalar is None:
