@@ -219,6 +219,77 @@ def test_md_softmax_is_exponentiated_gradient_eq_20(levels):
     _close([_primal(opt)], [u], tol=1e-10)
 
 
+@pytest.mark.parametrize("levels", [(-1, 0, 1), *TWO_LEVELS])
+def test_md_softmax_weight_decay_acts_on_the_dual_log_u_over_beta(levels):
+    """Eq. 20 with weight decay, beta changing at every step, in float64 from the primal alone.
+
+    The documented dual is x~ = log(u) / beta (d levels) or (0, log(u_1 / u_0) / beta) (two
+    levels), taken afresh from the probabilities at each step's beta; SGD's weight decay adds
+    wd x~ to the gradient g q. The optimizer keeps its dual between steps instead and rescales
+    it when beta changes: the iterates must be the same.
+    """
+    a, b, w0 = _problem()
+    wd, steps = 0.3, 6
+    p = nn.Parameter(w0.clone())
+    opt = make_optimizer([p], "md-softmax", lr=ETA, base="sgd", levels=levels, weight_decay=wd,
+                         beta_init=1.5, beta_scale=1.3)  # fmt: skip
+    q = _q(levels)
+    u = torch.softmax(1.5 * _u_init(w0, levels), -1)
+    for t in range(steps):
+        beta = 1.5 * 1.3**t
+        opt.zero_grad()
+        _loss(a, b, p).backward()
+        opt.step()
+        logu = torch.log(u)
+        dual = (logu - logu[:, :1]) / beta if len(levels) == 2 else logu / beta
+        dual = dual - ETA * (_grad(a, b, u @ q)[:, None] * q + wd * dual)
+        u = torch.softmax(beta * dual, -1)
+        _close([p.detach()], [u @ q], tol=1e-10)
+        _close([_primal(opt)], [u], tol=1e-10)
+        # what the next step's weight decay will act on: the dual of u at the next beta
+        logu = torch.log(u)
+        expected = (logu - logu[:, :1]) if len(levels) == 2 else logu
+        _close([_aux(opt)], [expected / (1.5 * 1.3 ** (t + 1))], tol=1e-10)
+
+
+def test_md_softmax_skipped_parameter_keeps_its_weight_across_beta_changes():
+    """A parameter without a gradient keeps its probabilities while beta grows; its next step
+    is Eq. 20 from them at the beta of that step."""
+    a, b, w0 = _problem()
+    p = nn.Parameter(w0.clone())
+    opt = make_optimizer([p], "md-softmax", lr=ETA, base="sgd", beta_init=1.5, beta_scale=2.0)
+    w_before = p.detach().clone()
+    u = _primal(opt).clone()
+    for _ in range(3):
+        p.grad = None
+        opt.step()
+    assert torch.equal(p.detach(), w_before) and torch.equal(_primal(opt), u)
+    opt.zero_grad()
+    _loss(a, b, p).backward()
+    opt.step()
+    q = _q((-1, 1))
+    num = u * torch.exp(-1.5 * 2.0**3 * ETA * _grad(a, b, w_before)[:, None] * q)
+    _close([p.detach()], [(num / num.sum(-1, keepdim=True)) @ q], tol=1e-10)
+
+
+def test_md_softmax_caps_the_dual_where_a_probability_underflows():
+    """Float32: once u_0 underflows, the log-odds are capped at -log(smallest normal), as the
+    logarithm of the clamped probability caps them, so the weight turns back as soon as the
+    gradient does."""
+    p = nn.Parameter(torch.tensor([0.0]))
+    opt = make_optimizer([p], "md-softmax", lr=1.0, base="sgd", beta_init=1.0)
+    for _ in range(100):  # drive w to +1 far beyond the float32 range of u_0
+        p.grad = torch.tensor([-1.0])
+        opt.step()
+    latent = opt.state[p]["latent"]
+    cap = -math.log(torch.finfo(torch.float32).tiny)
+    assert p.item() == 1.0 and latent[0].item() == 0.0
+    torch.testing.assert_close(latent[1, 0], torch.tensor(cap), rtol=1e-6, atol=0)
+    p.grad = torch.tensor([50.0])  # a log-odds move of -100 overshoots the cap
+    opt.step()
+    assert p.item() < -0.99
+
+
 def test_two_level_md_softmax_equals_md_tanh():
     """With levels (-1, 1), u = ((1 - w) / 2, (1 + w) / 2) maps one method's state onto the other's.
 

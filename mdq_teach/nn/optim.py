@@ -17,21 +17,24 @@ The loop (docs/design.md §1), for each quantized parameter p:
 torch-native behaviour:
 
 * ``opt.state[p]`` holds ``"latent"`` (and ``"primal"`` for the mirror methods md-tanh and
-  md-softmax) next to the base optimizer's own entries (``exp_avg``, ``step``, ...), so
+  md-softmax; md-softmax's latent is the dual of its primal at the current beta, kept between
+  steps) next to the base optimizer's own entries (``exp_avg``, ``step``, ...), so
   ``state_dict()`` is torch's standard layout plus a ``"quant"`` entry of plain values; it holds
   only tensors, numbers, strings, lists, dicts, tuples and None and loads with
   ``torch.load(..., weights_only=True)``.
 * Latents are float32 whatever the model's dtype (float64 stays float64): a bfloat16 model keeps
   every small update in its latent and sees ``P_beta(latent)`` rounded to bfloat16.
 * A parameter with ``requires_grad=False`` or ``grad is None`` is skipped by ``step()``: neither
-  its latent nor its weight moves.
+  its latent nor its weight moves (md-softmax only rescales its dual latent by beta_t / beta_t+1
+  when beta changes, so that it keeps naming the same, unmoved, probabilities).
 * ``defaults`` and every param group carry the base optimizer's hyperparameters (``lr``,
   ``betas``, ``momentum``, ...), so any ``torch.optim.lr_scheduler`` (``OneCycleLR`` with its
   defaults included) drives the inner step.
 * ``weight_decay`` is the base optimizer's and acts on the tensor the base optimizer steps: the
   latent x~ (md-*-s, gd-tanh, bc, proxconnect's theta), u~ (pmf, md-softmax-s), the weight x
   itself (pq, float), and, for the mirror methods, the dual point P_beta^{-1}(x) (atanh(x) / beta
-  for md-tanh; for md-softmax log(u) / beta, or (0, log(u_1 / u_0) / beta) with two levels).
+  for md-tanh; for md-softmax log(u) / beta, or (0, log(u_1 / u_0) / beta) with two levels,
+  the log-probabilities capped at the log of the smallest normal number), at the step's beta.
 * ``step()`` does not synchronise with the host. Non-finite gradients are not screened unless
   ``check_finite=True`` (one host sync per step; the error names the parameter). With
   ``torch.amp.GradScaler``, ``scaler.step(opt)`` skips steps whose gradients overflowed, as for
@@ -255,6 +258,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                     state["latent"] = latent
                     if route.stores_primal:
                         state["primal"] = projection(latent, self.beta_at(0))
+                    route.settle(projection, state, self.beta_at(0))
                     # Allocated once: a step writes the latent's gradient into it in place and,
                     # under torch.compile, never rebinds .grad (dynamo breaks the graph on that).
                     self._grad_buffers[latent] = latent.grad = torch.zeros_like(latent)
@@ -390,6 +394,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                 if g is None or not p.requires_grad:
                     if latent.grad is not None:
                         latent.grad = None  # the base optimizer skips it
+                    route.skip(proj, state, ctx)
                     continue
                 ctx.weight = p
                 grad = route.grad(proj, state, g, ctx)
@@ -500,6 +505,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                 primal = proj(latent, beta)
             if route.stores_primal:
                 state["primal"].copy_(primal)
+            route.settle(proj, state, beta)
             kept = {k: state[k] for k in _STATE_KEYS if k in state}
             self.base.state.pop(latent, None)
             self.state[p] = kept

@@ -71,6 +71,18 @@ def _table(levels: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
     return table
 
 
+def _scalar(value: float, like: torch.Tensor) -> torch.Tensor:
+    """``value`` as a cached 0-dim tensor: the broadcast first operand of a fused add(cmul)."""
+    key = (value, like.dtype, like.device)
+    scalar = _SCALARS.get(key)
+    if scalar is None:
+        scalar = _SCALARS[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+    return scalar
+
+
+_SCALARS: dict = {}
+
+
 # ----------------------------------------------------------------------------------------------
 # rounding
 
@@ -281,11 +293,12 @@ def two_level_weights(ut: torch.Tensor, beta, levels: tuple[float, ...]) -> torc
 
 def lift_gradient(g: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
     """d f / d u_k = g q_k for w = sum_k u_k q_k: shape (d, *g.shape) (written into ``out``)."""
+    column = _column(levels, g.unsqueeze(0))
     if out is None:
-        return g.unsqueeze(0) * _column(levels, g.unsqueeze(0))
-    for k, q in enumerate(levels):
-        torch.mul(g, q, out=out[k])
-    return out
+        return g.unsqueeze(0) * column
+    # One broadcast kernel for all d planes: on a loaded CPU every kernel launch costs a wait
+    # for the slowest thread, so fewer, larger kernels beat the same bytes in d pieces.
+    return torch.mul(g.unsqueeze(0), column, out=out)
 
 
 def softmax_vjp(u: torch.Tensor, beta, gu: torch.Tensor) -> torch.Tensor:
@@ -525,11 +538,12 @@ class Softmax(Projection):
         return probabilities_to_weights(primal, self.levels)
 
     def write(self, out, latent, beta):
-        if self.two and out.dtype == latent.dtype:  # m + h tanh(beta (u~_1 - u~_0) / 2) in out
+        if self.two and out.dtype == latent.dtype:
+            # w = m + h tanh(z / 2) = (m - h) + 2 h sigmoid(z), z = beta (u~_1 - u~_0): a sigmoid
+            # costs a fraction of a tanh on the CPU, and the affine map is one fused pass.
             (m, h), = _gaps(self.levels)
-            torch.sub(latent[1], latent[0], out=out).mul_(beta / 2).tanh_()
-            if (m, h) != (0.0, 1.0):
-                out.mul_(h).add_(m)
+            u1 = torch.sub(latent[1], latent[0], out=out).mul_(beta).sigmoid_()
+            torch.add(_scalar(m - h, out), u1, alpha=2 * h, out=out)
         elif self.two:
             out.copy_(two_level_weights(latent, beta, self.levels))
         else:
@@ -553,7 +567,10 @@ class Softmax(Projection):
             # model holds: s = beta (q_1 - q_0) g u_0 u_1 = (beta h / 2) g (1 - y^2).
             (m, h), = _gaps(self.levels)
             y = weight if (m, h) == (0.0, 1.0) else torch.sub(weight, m, out=out[1]).div_(h)
-            s = torch.mul(y, y, out=out[1]).neg_().add_(1).mul_(beta * h / 2).mul_(g)
+            # Three passes over memory: 1 - y^2 in one fused multiply-add, then the product with
+            # g and the constant, then the negation for the other plane.
+            torch.addcmul(_scalar(1.0, y), y, y, value=-1, out=out[0])
+            s = torch.addcmul(_scalar(0.0, y), out[0], g, value=beta * h / 2, out=out[1])
             torch.neg(s, out=out[0])
             return out
         if self.jacobian == "released":
@@ -582,10 +599,46 @@ class Softmax(Projection):
         out[0].zero_()
 
     def weights_into(self, out, primal):
-        if self.two and out.dtype == primal.dtype:  # w = q_0 + (q_1 - q_0) u_1
-            torch.mul(primal[1], self.levels[1] - self.levels[0], out=out).add_(self.levels[0])
+        if self.two and out.dtype == primal.dtype:
+            if self.levels == (-1.0, 1.0):  # w = u_1 - u_0: one pass
+                torch.sub(primal[1], primal[0], out=out)
+            else:  # w = q_0 + (q_1 - q_0) u_1
+                torch.mul(primal[1], self.levels[1] - self.levels[0], out=out)
+                out.add_(self.levels[0])
         else:
             out.copy_(self.weights(primal))
+
+    def mirror_finish(self, state: dict, out: torch.Tensor, beta, beta_next) -> None:
+        """Eq. 20 from a kept dual: primal <- P_beta(latent), out <- its weights, and latent <- the
+        dual of that primal at ``beta_next`` in the representative :meth:`inverse_into` gives.
+
+        On entry ``state["latent"]`` is x~ - eta d, the base optimizer's step from the dual
+        x~ = P_beta^{-1}(x) of the previous primal, so the primal is softmax(log u - beta eta d)
+        (Eq. 20). Instead of taking logarithms of the new primal at the next step, the dual is
+        renormalised and rescaled here: log(u) = log_softmax(beta x~) (d levels; for two levels
+        the log-odds beta (x~_1 - x~_0)), divided by ``beta_next``. The log-probabilities are
+        capped at the log of the smallest normal number, as the logarithm of the clamped
+        probability in :meth:`inverse_into` caps them, so a saturated probability can grow again
+        as soon as its gradient turns.
+        """
+        latent, primal = state["latent"], state["primal"]
+        bound = -math.log(torch.finfo(latent.dtype).tiny)
+        if not self.two:
+            logu = torch.log_softmax(latent * beta, dim=0)
+            torch.exp(logu, out=primal)
+            torch.clamp_min(logu, -bound, out=latent).div_(beta_next)
+            self.weights_into(out, primal)
+            return
+        # z = beta (x~_1 - x~_0) is the log-odds log(u_1 / u_0); (u_0, u_1) = sigmoid((-z, z)).
+        # Each line is one kernel over both planes where it can be (see lift_gradient).
+        diff = torch.sub(latent[1], latent[0], out=latent[1])
+        signs = _column((-1.0, 1.0), latent)
+        torch.addcmul(_scalar(0.0, latent), diff.unsqueeze(0), signs, value=beta, out=primal)
+        # (-z, z) clamped to [(0, -bound), (0, bound)]: (0, capped z), then at beta_next.
+        low, high = _column((0.0, -bound), latent), _column((0.0, bound), latent)
+        torch.clamp(primal, low, high, out=latent).div_(beta_next)
+        primal.sigmoid_()  # (u_0, u_1)
+        self.weights_into(out, primal)
 
     def inverse(self, primal, beta):
         # Eq. 18 with the normalising constant dropped (softmax ignores it); clamping keeps an
@@ -662,6 +715,12 @@ class Route:
     def primal(self, proj: Projection, state: dict, beta) -> torch.Tensor:
         return proj(state["latent"], beta)
 
+    def settle(self, proj: Projection, state: dict, beta) -> None:
+        """Bring a freshly initialised or reset state into the form :meth:`grad` expects."""
+
+    def skip(self, proj: Projection, state: dict, ctx: StepContext) -> None:
+        """A step that leaves this parameter (and its weight) where it is."""
+
 
 class StraightThrough(Route):
     name = "ste"
@@ -693,7 +752,8 @@ class Mirror(Route):
     With x~ = P_beta^{-1}(x) and x~ -= eta d, the new primal P_beta(x~) is Eq. 15 for tanh
     (``tanh(atanh(w) - beta eta d)``) and Eq. 20 for softmax (exponentiated gradient; for two
     levels the sigmoid of the difference of the two planes). Unlike the "-s" variants, a change
-    of beta leaves the primal where it is.
+    of beta leaves the primal where it is. MD-softmax runs :class:`KeptDualMirror`, the same
+    iterates without a logarithm per step.
     """
 
     name = "mirror"
@@ -716,6 +776,39 @@ class Mirror(Route):
         return state["primal"]
 
 
+class KeptDualMirror(Mirror):
+    """Mirror descent with the dual kept between steps (MD-softmax, Eq. 20).
+
+    The same iterates as :class:`Mirror` up to float rounding, without a logarithm per step: the
+    latent holds x~ = P_beta^{-1}(x) for the current beta in the representative
+    :meth:`Softmax.inverse_into` gives (log(u) / beta, or (0, log(u_1 / u_0) / beta) for two
+    levels), the base optimizer moves it, :meth:`Softmax.mirror_finish` writes the new primal and
+    weights and turns the latent into the dual of the new primal at the next step's beta. So
+    weight decay acts on the same dual point as in :class:`Mirror`. When beta changes the latent
+    is rescaled by beta_t / beta_{t+1}, also for a parameter the step skips (its primal and
+    weight do not move; the latent is the same dual point at the new beta).
+    """
+
+    name = "mirror-dual"
+    description = (
+        "store x and its dual x~ = P^-1(x); x = P(x~ - eta d): Eq. 20 (softmax); x~ follows x "
+        "and is rescaled when beta changes"
+    )
+
+    def grad(self, proj, state, g, ctx):
+        return Route.grad(self, proj, state, g, ctx)
+
+    def finish(self, proj, state, p, ctx):
+        proj.mirror_finish(state, p, ctx.beta, ctx.beta_next)
+
+    def settle(self, proj, state, beta):
+        proj.inverse_into(state["latent"], state["primal"], beta)
+
+    def skip(self, proj, state, ctx):
+        if ctx.beta_next != ctx.beta:
+            state["latent"].mul_(ctx.beta / ctx.beta_next)
+
+
 class ProxStep(Route):
     name = "prox"
     description = (
@@ -732,5 +825,5 @@ class ProxStep(Route):
 
 
 ROUTES: dict[str, type[Route]] = {
-    cls.name: cls for cls in (StraightThrough, ChainRule, Cancel, Mirror, ProxStep)
+    cls.name: cls for cls in (StraightThrough, ChainRule, Cancel, Mirror, KeptDualMirror, ProxStep)
 }

@@ -48,7 +48,7 @@ REGISTRY: dict[str, Method] = {
         Method("gd-tanh", "tanh", "chain", "paper"),
         Method("md-tanh", "tanh", "mirror", "paper (Eq. 15)"),
         Method("md-tanh-s", "tanh", "ste", "paper (Eq. 23)"),
-        Method("md-softmax", "softmax", "mirror", "paper (Eq. 20)"),
+        Method("md-softmax", "softmax", "mirror-dual", "paper (Eq. 20)"),
         Method("md-softmax-s", "softmax", "ste", "paper (Eq. 23)"),
         Method("proxconnect", None, "ste", "paper (ProxConnect abstract)"),
     )
