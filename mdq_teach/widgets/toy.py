@@ -179,6 +179,10 @@ def explorer(
     axes[0].set_title("objectives (dots: where each method ends)")  # numbers: in the readout
     axes[1].set_title("trajectories")
     steps_max = max(v for _, v in sliders["steps"].options)
+    # The iteration axis is fixed to the slider's range (no new range, no full draw, when the
+    # steps slider moves); symlog keeps the first iterations, where eta and x~0 act, readable
+    # next to a run of hundreds of steps.
+    axes[1].set_xscale("symlog", linthresh=10, linscale=0.8)
     redraw(artists, data, titles=False, steps_max=steps_max)
     moving = [
         *artists["objective"].values(), *artists["end"].values(),
