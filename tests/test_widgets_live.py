@@ -121,6 +121,70 @@ def test_new_level_set_redraws_the_frame():
     np.testing.assert_array_equal(staircase[0].get_ydata(), data["limit"])
 
 
+def test_new_level_set_or_family_is_drawn_without_a_new_range():
+    # A full draw per dropdown change cost 150-350 ms in JupyterLab: the explorer must blit.
+    box = quantizer.quantizer_explorer("tanh", beta=2.0, level_set="binary", canvas="png")
+    limits = [(ax.get_xlim(), ax.get_ylim()) for ax in box.figure.axes]
+    box.levels.value = "uneven"
+    assert [(ax.get_xlim(), ax.get_ylim()) for ax in box.figure.axes] == limits
+    for ax in box.figure.axes:  # the grey level lines: one NaN-broken line per panel
+        grid = [line for line in ax.lines if line.get_zorder() == 0]
+        y = grid[0].get_ydata()
+        assert sorted(set(y[np.isfinite(y)])) == [-1.0, -0.2, 0.5, 1.0]
+    box.family.value = "hard"
+    assert box.live.renders == 2
+
+
+def test_steps_slider_keeps_the_iteration_axis():
+    box = toy_widget.explorer(beta=4.0, x_tilde0=1.2, eta=0.1, steps=100, canvas="png")
+    right = box.figure.axes[1]
+    assert right.get_xlim() == (0.0, 300.0)  # the steps slider's largest value
+    for steps in (10, 300, 150):
+        box.sliders["steps"].value = steps
+        assert right.get_xlim() == (0.0, 300.0)
+        assert right.lines[0].get_xdata()[-1] == steps
+
+
+def test_fit_limits_without_shrink_only_widens():
+    fig, ax = plt.subplots()
+    ax.set_ylim(0, 10)
+    assert not _live.fit_limits(ax, "y", 5.0, 5.5, shrink=False)
+    assert _live.fit_limits(ax, "y", -2.0, 5.0, shrink=False)
+    lo, hi = ax.get_ylim()
+    assert lo < -2.0 and hi >= 10.0
+
+
+def test_png_rgba_decodes_to_the_same_pixels():
+    from io import BytesIO
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(7, 13, 4), dtype=np.uint8)
+    pixels[2:5] = 0  # a diff image is mostly transparent zeros
+    decoded = np.asarray(Image.open(BytesIO(_live.png_rgba(pixels))).convert("RGBA"))
+    np.testing.assert_array_equal(decoded, pixels)
+    with pytest.raises(ValueError, match="pixels must be"):
+        _live.png_rgba(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_memo_returns_kept_results_and_forgets_the_oldest():
+    calls = []
+
+    def f(a, b=0):
+        calls.append((a, b))
+        return [a + b]
+
+    memo = _live.Memo(f, size=2)
+    assert memo(a=1, b=2) == [3] and memo(b=2, a=1) == [3] and calls == [(1, 2)]
+    memo(a=2)
+    memo(a=3)  # drops (1, 2), the least recently used
+    memo(a=1, b=2)
+    assert calls == [(1, 2), (2, 0), (3, 0), (1, 2)]
+    with pytest.raises(ValueError, match="size must be"):
+        _live.Memo(f, size=0)
+
+
 def test_events_in_a_running_loop_are_coalesced_to_the_newest_value():
     box = projections.projection_explorer(beta=1.0, canvas="png")
     values = [v for _, v in box.slider.options][:12]

@@ -108,9 +108,10 @@ def draw(data: dict, ax=None) -> dict:
     return {"gap": gap, "bound_eta": bound_eta, "bound_theorem": bound_theorem, "title": ax.title}
 
 
-def redraw(artists: dict, data: dict, titles: bool = True) -> bool:
+def redraw(artists: dict, data: dict, titles: bool = True, shrink: bool = True) -> bool:
     """Move the artists of ``draw`` to ``data``; True when the y range had to change.
-    ``titles=False`` leaves the title alone (the explorer shows the numbers as text)."""
+    ``titles=False`` leaves the title alone (the explorer shows the numbers as text);
+    ``shrink=False`` lets the y range only widen (fewer full draws in a live figure)."""
     from mdq_teach.widgets._live import fit_limits
 
     for key in ("gap", "bound_eta", "bound_theorem"):
@@ -119,7 +120,7 @@ def redraw(artists: dict, data: dict, titles: bool = True) -> bool:
         artists["title"].set_text(_title(data))
     ys = np.concatenate([data["gap"], data["bound_eta"], data["bound_theorem"]])
     ys = ys[np.isfinite(ys) & (ys > 0)]
-    return fit_limits(artists["gap"].axes, "y", ys.min(), ys.max(), log=True)
+    return fit_limits(artists["gap"].axes, "y", ys.min(), ys.max(), log=True, shrink=shrink)
 
 
 def explorer(cap: float = 16.0, eta: float = 0.05, canvas: str = "auto"):
@@ -142,10 +143,12 @@ def explorer(cap: float = 16.0, eta: float = 0.05, canvas: str = "auto"):
     artists.pop("title").set_text("measured gap and bounds")  # the numbers go to the readout
     redraw(artists, data, titles=False)  # the y range with headroom, before the layout is frozen
 
+    cache = _live.Memo(update)  # back and forth across a slider: the runs are kept
+
     def render():
-        data = update(cap=sliders["cap"].value, eta=sliders["eta"].value)
+        data = cache(cap=sliders["cap"].value, eta=sliders["eta"].value)
         live.show_readout(f"<b>{_title(data)}</b>")
-        return redraw(artists, data, titles=False)
+        return redraw(artists, data, titles=False, shrink=False)
 
     live = _live.LiveFigure(fig, list(artists.values()), render, canvas=canvas)
     live.show_readout(f"<b>{_title(data)}</b>")

@@ -151,8 +151,10 @@ def projection_explorer(
         a["ax"].set_title(name, fontsize="medium")  # the numbers go to the readout
     moving = [a for art in artists.values() for a in (art["line"], art["band"])]
 
+    cache = _live.Memo(update)  # back and forth across the slider: the curves are kept
+
     def render():
-        data = update(slider.value, names)
+        data = cache(beta=slider.value, names=tuple(names))
         redraw(artists, data, titles=False)
         live.show_readout(readout(data))
         return False  # fixed axes: only the animated artists are drawn again

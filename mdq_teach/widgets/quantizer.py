@@ -91,6 +91,15 @@ def _finite(y):
     return np.where(np.isfinite(y), y, np.nan)
 
 
+def _level_grid(levels):
+    """x (axes fraction) and y (data) of one line through every level, broken by NaNs."""
+    levels = np.asarray(levels, dtype=float)
+    x = np.tile([0.0, 1.0, np.nan], levels.size)
+    y = np.repeat(levels, 3)
+    y[2::3] = np.nan
+    return x, y
+
+
 def _title(data: dict) -> str:
     kind = "convex r" if data["convex"] else "non-convex r"
     return f"{data['family']}, beta = {data['beta']:g}: {kind}"
@@ -101,15 +110,21 @@ def draw(axes, data: dict, *, color: str = "C0", label: str | None = None, frame
 
     ``frame`` adds what does not change with beta (levels, the staircase, labels); overlay several
     betas by calling ``draw`` again with ``frame=False`` and another color. Returns the lines
-    (with ``frame``, also the staircase 'limit' and the 'title').
+    (with ``frame``, also the level lines 'grid_p', 'grid_r', 'grid_t' (one line per panel, so a
+    new level set moves three artists), the staircase 'limit' and the 'title').
     """
     if len(axes) != 3:
         raise ValueError(f"need 3 axes (quantizer, regulariser, trajectory), got {len(axes)}")
     ax_p, ax_r, ax_t = axes
+    grid = {}
     if frame:
-        for level in data["levels"]:
-            for ax in axes:
-                ax.axhline(level, color="0.85", lw=0.8, zorder=0)
+        from matplotlib.transforms import blended_transform_factory
+
+        for key, ax in zip(("grid_p", "grid_r", "grid_t"), axes, strict=True):
+            across = blended_transform_factory(ax.transAxes, ax.transData)
+            (grid[key],) = ax.plot(
+                *_level_grid(data["levels"]), color="0.85", lw=0.8, zorder=0, transform=across
+            )
         (limit,) = ax_p.plot(
             data["theta"], data["limit"], color="k", ls="--", lw=0.8, label="hard (BC)"
         )
@@ -129,18 +144,21 @@ def draw(axes, data: dict, *, color: str = "C0", label: str | None = None, frame
         dots.set_data(data["levels"], np.zeros_like(data["levels"]))
     steps = np.arange(data["trajectory"].shape[0])
     (line_t,) = ax_t.plot(steps, data["trajectory"], color=color, lw=1.5, label=label)
-    lines = {"p": line_p, "r": line_r, "phi": line_phi, "dots": dots, "t": line_t}
+    lines = {**grid, "p": line_p, "r": line_r, "phi": line_phi, "dots": dots, "t": line_t}
     if frame:
         ax_p.set_title(_title(data), fontsize="medium")
         lines.update(limit=limit, title=ax_p.title)
     return lines
 
 
-def redraw(lines: dict, data: dict, titles: bool = True) -> bool:
-    """Move the lines of ``draw(..., frame=True)`` to ``data`` (same level set); True when an axis
-    range had to change. ``titles=False`` leaves the title alone (the explorer shows it as text)."""
+def redraw(lines: dict, data: dict, titles: bool = True, shrink: bool = True) -> bool:
+    """Move the lines of ``draw(..., frame=True)`` to ``data`` (any family and level set); True
+    when an axis range had to change. ``titles=False`` leaves the title alone (the explorer shows
+    it as text); ``shrink=False`` lets the ranges only widen (fewer full draws in a live figure)."""
     from mdq_teach.widgets._live import fit_limits
 
+    for key in ("grid_p", "grid_r", "grid_t"):
+        lines[key].set_data(*_level_grid(data["levels"]))
     lines["p"].set_data(data["theta"], data["w"])
     lines["limit"].set_data(data["theta"], data["limit"])
     lines["r"].set_data(data["w_grid"], _finite(data["r"]))
@@ -152,9 +170,11 @@ def redraw(lines: dict, data: dict, titles: bool = True) -> bool:
     if titles:
         lines["title"].set_text(_title(data))
     finite = np.concatenate([_finite(data["r"]), _finite(data["phi"]), [0.0]])
-    changed = fit_limits(lines["r"].axes, "y", np.nanmin(finite), np.nanmax(finite))
+    changed = fit_limits(
+        lines["r"].axes, "y", np.nanmin(finite), np.nanmax(finite), shrink=shrink
+    )
     traj = np.concatenate([data["trajectory"], data["levels"], [data["center"]]])
-    return fit_limits(lines["t"].axes, "y", traj.min(), traj.max()) or changed
+    return fit_limits(lines["t"].axes, "y", traj.min(), traj.max(), shrink=shrink) or changed
 
 
 def beta_grid(family: str) -> list[float]:
@@ -191,33 +211,26 @@ def quantizer_explorer(
     )
     slider = _live.slider("beta", beta, sorted({*beta_grid(family), beta}))
     fig, axes = _live.new_figure(3.4, nrows=1, ncols=3)
-    state = {"levels": level_set, "hold": False}
+    state = {"hold": False}
+    # Back and forth across the slider or the dropdowns: the quantizer and the run are kept.
+    cache = _live.Memo(update)
 
     def current():
-        return update(family_box.value, slider.value, LEVEL_SETS[levels_box.value])
-
-    def frame(data):
-        new = draw(axes, data)
-        new.pop("title").set_text("quantizer $P_\\beta$")  # the numbers go to the readout
-        redraw(new, data, titles=False)
-        return new
+        return cache(
+            family=family_box.value, beta=slider.value, levels=LEVEL_SETS[levels_box.value]
+        )
 
     data = current()
-    lines = frame(data)
+    lines = draw(axes, data)
+    lines.pop("title").set_text("quantizer $P_\\beta$")  # the numbers go to the readout
+    # Every level set spans [-1, 1], so the theta and w axes never change; the level lines, the
+    # staircase and the curves are all animated: a new family or level set is one blit.
+    redraw(lines, data, titles=False, shrink=False)
 
     def render():
         data = current()
         live.show_readout(f"<b>{_title(data)}</b>")
-        if levels_box.value != state["levels"]:  # new levels: new frame, drawn in full once
-            state["levels"] = levels_box.value
-            for ax in axes:
-                ax.clear()
-            lines.update(frame(data))
-            for artist in lines.values():
-                artist.set_animated(True)
-            live.animated[:] = list(lines.values())
-            return True
-        return redraw(lines, data, titles=False)
+        return redraw(lines, data, titles=False, shrink=False)
 
     live = _live.LiveFigure(fig, list(lines.values()), render, canvas=canvas)
     live.show_readout(f"<b>{_title(data)}</b>")

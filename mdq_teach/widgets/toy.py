@@ -98,9 +98,11 @@ def draw_artists(data: dict, axes) -> dict:
     return artists
 
 
-def redraw(artists: dict, data: dict, titles: bool = True) -> bool:
+def redraw(artists: dict, data: dict, titles: bool = True, steps_max: int | None = None) -> bool:
     """Move the artists of ``draw_artists`` to ``data``; True when an axis range had to change.
-    ``titles=False`` leaves the titles alone (the explorer shows the numbers as text)."""
+    ``titles=False`` leaves the titles alone (the explorer shows the numbers as text).
+    ``steps_max`` fixes the iteration axis to [0, steps_max] and lets the objective axis only
+    widen: a live figure then changes no range while the steps slider moves."""
     from mdq_teach.widgets._live import fit_limits
 
     for form, line in artists["objective"].items():
@@ -115,6 +117,12 @@ def redraw(artists: dict, data: dict, titles: bool = True) -> bool:
     left = artists["objective"]["pq-l1"].axes
     right = artists["trajectory"]["md-tanh"].axes
     objectives = np.concatenate(list(data["objectives"].values()))
+    if steps_max is not None:
+        if right.get_xlim() != (0.0, float(steps_max)):
+            right.set_xlim(0.0, float(steps_max))
+            fit_limits(left, "y", 0.0, float(objectives.max()), shrink=False)
+            return True
+        return fit_limits(left, "y", 0.0, float(objectives.max()), shrink=False)
     changed = fit_limits(left, "y", 0.0, float(objectives.max()))
     return fit_limits(right, "x", 0.0, float(data["params"]["steps"])) or changed
 
@@ -170,7 +178,12 @@ def explorer(
     artists = draw_artists(data, axes)
     axes[0].set_title("objectives (dots: where each method ends)")  # numbers: in the readout
     axes[1].set_title("trajectories")
-    redraw(artists, data, titles=False)
+    steps_max = max(v for _, v in sliders["steps"].options)
+    # The iteration axis is fixed to the slider's range (no new range, no full draw, when the
+    # steps slider moves); symlog keeps the first iterations, where eta and x~0 act, readable
+    # next to a run of hundreds of steps.
+    axes[1].set_xscale("symlog", linthresh=10, linscale=0.8)
+    redraw(artists, data, titles=False, steps_max=steps_max)
     moving = [
         *artists["objective"].values(), *artists["end"].values(),
         *artists["trajectory"].values(),
@@ -184,10 +197,12 @@ def explorer(
             f"{p['steps']} steps</b> &nbsp; ends: {where}"
         )
 
+    cache = _live.Memo(update)  # back and forth across a slider: the runs are kept
+
     def render():
-        data = update(**{k: s.value for k, s in sliders.items()})
+        data = cache(**{k: s.value for k, s in sliders.items()})
         live.show_readout(readout(data))
-        return redraw(artists, data, titles=False)
+        return redraw(artists, data, titles=False, steps_max=steps_max)
 
     live = _live.LiveFigure(fig, moving, render, canvas=canvas)
     live.show_readout(readout(data))
