@@ -116,15 +116,33 @@ def test_downloaded_executed_ipynb_works_in_plain_jupyterlab(tmp_path):
     assert all(o.get("output_type") != "error" for c in nb.cells for o in c.get("outputs", []))
     target = tmp_path / "05_annealing_and_convergence.ipynb"
     nbformat.write(nb, target)
-    with lab_driver.JupyterLab(tmp_path) as lab, sync_api.sync_playwright() as p:
-        browser, page = lab_driver.launch_browser(p)
+
+    def drive():
+        with lab_driver.JupyterLab(tmp_path) as lab, sync_api.sync_playwright() as p:
+            browser, page = lab_driver.launch_browser(p)
+            try:
+                lab_driver.open_lab(page, lab)
+                lab_driver.open_by_double_click(page, target.name)
+                cells = lab_driver.notebook_cells(page)
+                index = _explorer_cell(cells)
+                lab_driver.run_cells(page)
+                assert lab_driver.errors_in(lab_driver.notebook_cells(page)) == []
+                assert _exercise_controls(page, index) == []
+            finally:
+                browser.close()
+
+    # Also in a thread of its own: in the full suite an earlier test can leave an event loop
+    # running in the main thread (seen on a fresh clone), and Playwright's sync API refuses one.
+    failure = []
+
+    def guarded():
         try:
-            lab_driver.open_lab(page, lab)
-            lab_driver.open_by_double_click(page, target.name)
-            cells = lab_driver.notebook_cells(page)
-            index = _explorer_cell(cells)
-            lab_driver.run_cells(page)
-            assert lab_driver.errors_in(lab_driver.notebook_cells(page)) == []
-            assert _exercise_controls(page, index) == []
-        finally:
-            browser.close()
+            drive()
+        except BaseException as err:  # re-raised in the test's thread below
+            failure.append(err)
+
+    worker = threading.Thread(target=guarded)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
