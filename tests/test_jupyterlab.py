@@ -131,8 +131,9 @@ def test_downloaded_executed_ipynb_works_in_plain_jupyterlab(tmp_path):
             finally:
                 browser.close()
 
-    # Also in a thread of its own: in the full suite an earlier test can leave an event loop
-    # running in the main thread (seen on a fresh clone), and Playwright's sync API refuses one.
+    # Also in a thread of its own: when the chapter tests ran first, their module-scoped browser
+    # fixture still holds a Playwright (and its running loop) in this thread, and the sync API
+    # refuses to start a second one there (seen in the full suite on a fresh clone).
     failure = []
 
     def guarded():
