@@ -20,18 +20,12 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from jupyterlab_driver import CHROMIUM_ARGS  # the same flags for every browser test
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = os.environ.get("MDQ_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTH, HEIGHT = 1280, 900
 # A phone (an iPhone 12-15 is 390 CSS px wide).
 PHONE_WIDTH, PHONE_HEIGHT = 390, 844
