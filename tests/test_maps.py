@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import optimize
 
 from mdq_teach.maps import Euclidean, ShiftedTanh, Sigmoid, Softmax, Tanh, get_map, shifted_tanh
 
@@ -381,15 +382,10 @@ def test_shifted_tanh_kernel_matches_eq_21_in_mpmath(levels, s, beta):
     assert abs(got - expected) <= 4 * np.finfo(float).eps * span * len(levels)
 
 
-@pytest.mark.parametrize("m", [ShiftedTanh(), ShiftedTanh((0.0, 1.0, 2.0, 5.0))], ids=repr)
-@settings(max_examples=60, deadline=None)
-@given(fraction=st.lists(st.floats(1e-6, 1 - 1e-6), min_size=1, max_size=20), beta=wide_betas)
-def test_shifted_tanh_inverse_is_a_root_of_the_projection_for_any_beta(m, fraction, beta):
-    x = _point(m, np.asarray(fraction))
-    s = m.inverse(x, beta)
+def _assert_roots_of_the_staircase(m, x, s, beta):
+    """P(s) = x up to what one rounding of s can move P (its slope times an ulp of s), checked
+    with the 60-digit staircase and its derivative (independent of the library)."""
     assert np.all(np.isfinite(s))
-    # P(s) = x up to what one rounding of s can move P (its slope times an ulp of s), checked
-    # with the 60-digit staircase and its derivative (independent of the library).
     eps = np.finfo(float).eps
     for xi, si in zip(x, s, strict=True):
         with mpmath.workdps(60):
@@ -398,7 +394,62 @@ def test_shifted_tanh_inverse_is_a_root_of_the_projection_for_any_beta(m, fracti
                 for lo, hi in zip(m.levels[:-1], m.levels[1:], strict=True)
             )
         tol = 16 * eps * (m.hi - m.lo) + 4 * eps * max(abs(si), 1.0) * float(slope)
-        assert abs(_mp_shifted_tanh(si, beta, m.levels) - xi) <= tol
+        assert abs(_mp_shifted_tanh(si, beta, m.levels) - xi) <= tol, (xi, si, beta)
+
+
+@pytest.mark.parametrize("m", [ShiftedTanh(), ShiftedTanh((0.0, 1.0, 2.0, 5.0))], ids=repr)
+@settings(max_examples=60, deadline=None)
+@given(fraction=st.lists(st.floats(1e-6, 1 - 1e-6), min_size=1, max_size=20), beta=wide_betas)
+def test_shifted_tanh_inverse_is_a_root_of_the_projection_for_any_beta(m, fraction, beta):
+    x = _point(m, np.asarray(fraction))
+    _assert_roots_of_the_staircase(m, x, m.inverse(x, beta), beta)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    q1=st.floats(-0.99, 0.99),
+    exponents=st.lists(st.floats(-300, -0.01), min_size=1, max_size=8),
+    beta=wide_betas,
+)
+def test_three_level_closed_form_inverse_holds_at_its_hard_points(q1, exponents, beta):
+    # Three levels take a closed-form root (a quadratic in exp(2 beta s)), not the iteration:
+    # checked at the middle level (flat to the last digit for large beta), at tiny and at
+    # subnormal-free distances from both boundaries and from q1, for uneven steps.
+    m = ShiftedTanh((-1.0, q1, 1.0))
+    d = 10.0 ** np.asarray(exponents)
+    x = np.concatenate([[q1], -1.0 + 2 * d, 1.0 - 2 * d, q1 + d * (1 - q1), q1 - d * (1 + q1)])
+    x = x[(x > m.lo) & (x < m.hi)]
+    _assert_roots_of_the_staircase(m, x, m.inverse(x, beta), beta)
+
+
+def test_three_level_inverse_at_the_middle_level_is_the_symmetric_point():
+    # The root is 0 by symmetry. Its error is a few ulps of log(kappa) / (2 beta), so s beta,
+    # which is what moves P, stays at roundoff; once kappa underflows (beta above about 370,
+    # where every s near 0 gives P = 0 in float64) the large-beta root is exactly 0.
+    eps = np.finfo(float).eps
+    for beta in (1e-3, 1.0, 50.0, 300.0):
+        assert abs(ShiftedTanh().inverse(np.array([0.0]), beta)[0]) * beta <= 4 * eps
+    for beta in (400.0, 1e4, 1e300):
+        assert ShiftedTanh().inverse(np.array([0.0]), beta)[0] == 0.0
+
+
+def test_three_level_inverse_next_to_the_boundary_keeps_its_digits():
+    # x one ulp inside the boundary: s is found to full relative precision, checked against a
+    # 60-digit root of Eq. 21 (a formula in tanh of s around the map's centre would lose
+    # about beta (c2 - c1) / ln 2 bits here, as the outer step is flat relative to it).
+    for beta in (0.5, 3.0, 40.0):
+        for x in (np.nextafter(1.0, 0.0), np.nextafter(-1.0, 0.0), 1 - 1e-9):
+            got = ShiftedTanh().inverse(np.array([x]), beta)[0]
+            with mpmath.workdps(60):
+                expected = mpmath.findroot(
+                    lambda s, b=beta, w=x: (
+                        sum((1 + mpmath.tanh(b * (s - c))) / 2 for c in (-0.5, 0.5))
+                        - 1
+                        - mpmath.mpf(w)
+                    ),
+                    mpmath.mpf(got),
+                )
+            assert got == pytest.approx(float(expected), rel=1e-13), (beta, x)
 
 
 @settings(max_examples=100, deadline=None)
@@ -429,3 +480,29 @@ def test_divergences_match_mpmath_even_next_to_the_boundary(p, q_exp, beta, whic
         expected = float(total * scale / mpmath.mpf(beta))
     assert np.isfinite(got)
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(fraction=st.floats(0.001, 0.999), beta=st.floats(0.05, 20))
+def test_chapter_3_closed_form_of_the_shifted_tanh_inverse(fraction, beta):
+    # Eq. (eq-shifted-tanh-inverse) of chapter 3 as printed, against a bracketing root of Eq. 21
+    # (scipy's brentq) and against the library's per-step form of the same quadratic.
+    # The printed form is evaluated in 60 digits: in float64 its 1 - t^2 cancels for large beta,
+    # which is why the library solves the quadratic in another variable.
+    w = -1 + 2 * fraction
+    with mpmath.workdps(60):
+        t = mpmath.tanh(mpmath.mpf(beta) / 2)
+        ws = mpmath.mpf(w)
+        printed = float(
+            mpmath.atanh(2 * ws / ((1 - t**2) + mpmath.sqrt((1 - t**2) ** 2 + 4 * t**2 * ws**2)))
+            / beta
+        )
+
+    def eq21(s):
+        return 0.5 * (np.tanh(beta * (s + 0.5)) + np.tanh(beta * (s - 0.5))) - w
+
+    root = optimize.brentq(eq21, -60 / beta - 1, 60 / beta + 1, xtol=1e-15, rtol=1e-15)
+    slope = 0.5 * beta * sum(1 / np.cosh(beta * (root - c)) ** 2 for c in (-0.5, 0.5))
+    # both are roots to what the conditioning of P allows: 1e-12 in w, divided by the slope
+    assert abs(printed - root) <= 1e-12 / slope + 1e-12
+    assert abs(ShiftedTanh().inverse(np.array([w]), beta)[0] - root) <= 1e-12 / slope + 1e-12
