@@ -416,7 +416,11 @@ def test_mixed_dtypes_get_float32_or_wider_latents():
     for p in (a, b, c):
         latent = opt.state[p]["latent"]
         torch.testing.assert_close(latent, torch.full_like(latent, 0.4))
-        assert torch.equal(p, torch.tanh(latent).to(p.dtype))
+        expected = torch.tanh(latent).to(p.dtype)
+        if p.dtype == torch.float32:  # the sigmoid form of the CPU: a few ulps of 1
+            torch.testing.assert_close(p.detach(), expected, rtol=0, atol=4e-7)
+        else:
+            assert torch.equal(p, expected)
     with pytest.raises(ValueError, match="floating point"):
         make_optimizer([nn.Parameter(torch.zeros(2)), torch.zeros(2, dtype=torch.long)], "bc")
 
@@ -514,7 +518,11 @@ def test_frozen_and_gradient_less_parameters_do_not_move(method):
         opt.step()
     for name in ("0.weight", "2.bias"):
         assert torch.equal(dict(net.named_parameters())[name], before[name]), name
-        if method != "float":
+        if method == "md-tanh":
+            # the kept dual names the same (unmoved) weight at the new beta: rescaled by 2^-3
+            p = dict(net.named_parameters())[name]
+            assert torch.equal(opt.state[p]["latent"] * 8, latents[name]), name
+        elif method != "float":
             p = dict(net.named_parameters())[name]
             assert torch.equal(opt.state[p]["latent"], latents[name]), name
     assert not torch.equal(net[2].weight, before["2.weight"])
@@ -620,7 +628,8 @@ def test_reset_latents_from_params_takes_up_weights_loaded_after_construction():
     opt.reset_latents_from_params()  # float weights: x~ = w, the model holds tanh(beta w)
     for p, q in zip(net.parameters(), loaded.parameters(), strict=True):
         assert torch.equal(opt.state[p]["latent"], q.detach())
-        assert torch.equal(p, torch.tanh(2.0 * q.detach()))
+        # float32 on the CPU evaluates tanh as 2 sigmoid(2 z) - 1: a few ulps of 1 (quantize.py)
+        torch.testing.assert_close(p.detach(), torch.tanh(2.0 * q.detach()), rtol=0, atol=4e-7)
     _train(net, opt, x, y, 2)
     soft = {k: v.clone() for k, v in net.state_dict().items()}
     for method in ("md-tanh-s", "md-tanh", "md-softmax"):

@@ -247,6 +247,40 @@ def pq_prox_(
     return x.clamp_(levels[0], levels[-1]) if clamp else x
 
 
+def bc_gate(g: torch.Tensor, x: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
+    """BinaryConnect's gradient cancellation: g where q_0 <= x <= q_{d-1}, else 0.
+
+    One fused kernel: hardtanh's backward passes the gradient strictly between its bounds, so
+    bounds one float outside the hull (in x's dtype) keep the hull's ends inside. A NaN in x
+    passes g (a NaN latent is already beyond repair; the step does not hide it). Without ``out``
+    it is :func:`bc_inside` times g.
+    """
+    if g.dtype != x.dtype or g.shape != x.shape:
+        return bc_inside(x, levels).mul_(g)
+    below, above = _outside_hull(levels, x.dtype)
+    if out is None:
+        return torch.ops.aten.hardtanh_backward(g, x, below, above)
+    return torch.ops.aten.hardtanh_backward.grad_input(g, x, below, above, grad_input=out)
+
+
+_HULL_BOUNDS: dict = {}
+
+
+def _outside_hull(levels: tuple[float, ...], dtype: torch.dtype) -> tuple[float, float]:
+    """The floats of ``dtype`` next below q_0 and next above q_{d-1}, as Python numbers.
+
+    Computed once per (levels, dtype) on the CPU, so a step never reads a tensor back (that
+    would be a host sync, and a graph break under torch.compile).
+    """
+    key = (levels, dtype)
+    if key not in _HULL_BOUNDS:
+        ends = torch.tensor([levels[0], levels[-1]], dtype=dtype)
+        far = torch.tensor([-math.inf, math.inf], dtype=dtype)
+        below, above = torch.nextafter(ends, far).tolist()
+        _HULL_BOUNDS[key] = (below, above)
+    return _HULL_BOUNDS[key]
+
+
 def bc_inside(x: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
     """BinaryConnect's gradient gate: 1 where q_0 <= x <= q_{d-1} (the hull of the levels), else 0,
     in x's dtype.
@@ -279,6 +313,39 @@ def two_level_probability(ut: torch.Tensor, beta) -> torch.Tensor:
 def probabilities_to_weights(u: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
     """w = sum_k u_k q_k (Eq. 8), u with the level axis first."""
     return (u * _column(levels, u)).sum(0)
+
+
+def two_level_tanh_into(out: torch.Tensor, x: torch.Tensor, beta, levels) -> torch.Tensor:
+    """out <- m + h tanh(beta (x - m)) for two levels (m, h: midpoint and half-gap), in place.
+
+    On the CPU in float32 it is evaluated as (m - h) + 2 h sigmoid(2 beta (x - m)): torch's CPU
+    sigmoid costs about a third of its tanh, and this takes three passes over memory (four when
+    m != 0). That result is within a few float32 units of roundoff of h (absolute, not relative:
+    near m the sigmoid form cancels), far below any step the optimizer takes. float64 (the
+    reference computations) and other devices, where tanh is not the bottleneck, use tanh.
+    """
+    (m, h), = _gaps(levels)
+    if x.dtype != torch.float32 or x.device.type != "cpu":
+        torch.sub(x, m, out=out) if m else out.copy_(x)
+        out.mul_(beta).tanh_()
+        return out.mul_(h).add_(m) if (m, h) != (0.0, 1.0) else out
+    if m:
+        torch.sub(x, m, out=out).mul_(2 * beta)
+    else:
+        torch.mul(x, 2 * beta, out=out)
+    out.sigmoid_()
+    return torch.add(_scalar(m - h, out), out, alpha=2 * h, out=out)
+
+
+_DUAL_CAPS: dict = {}
+
+
+def _tanh_dual_cap(dtype: torch.dtype) -> float:
+    """atanh(1 - eps) of ``dtype``: the largest |beta (x~ - m)| the clamped inverse returns."""
+    if dtype not in _DUAL_CAPS:
+        eps = torch.finfo(dtype).eps
+        _DUAL_CAPS[dtype] = float(torch.tensor(1 - eps, dtype=dtype).atanh())
+    return _DUAL_CAPS[dtype]
 
 
 def two_level_weights(ut: torch.Tensor, beta, levels: tuple[float, ...]) -> torch.Tensor:
@@ -412,6 +479,12 @@ class Projection:
     def inverse(self, primal: torch.Tensor, beta) -> torch.Tensor:
         raise ValueError(f"projection {self.name!r} is not invertible")
 
+    keeps_dual = False  # whether mirror_finish can carry the dual from step to step
+
+    def rescale_dual(self, latent: torch.Tensor, beta, beta_next) -> None:
+        """latent <- the same dual point at ``beta_next`` (P_beta(latent) unchanged)."""
+        latent.mul_(beta / beta_next)
+
     def from_weights(self, w: torch.Tensor) -> torch.Tensor:
         """The primal tensor whose weights are ``w``."""
         return w.clone()
@@ -457,32 +530,36 @@ class Tanh(Projection):
     name = "tanh"
     description = "tanh(beta x~) (Eq. 12); shifted tanh (Eq. 21) for 3+ levels"
 
+    def __init__(self, levels, **options):
+        super().__init__(levels)
+        self.two = len(levels) == 2
+        self.keeps_dual = self.two
+
     def __call__(self, latent, beta):
         return shifted_tanh(latent, beta, self.levels)
 
     def write(self, out, latent, beta):
-        if self.levels == (-1.0, 1.0) and out.dtype == latent.dtype:
-            torch.mul(latent, beta, out=out).tanh_()  # two passes, no temporary
+        if self.two and out.dtype == latent.dtype:
+            two_level_tanh_into(out, latent, beta, self.levels)
         else:
             out.copy_(shifted_tanh(latent, beta, self.levels))
 
     def vjp(self, latent, beta, g, out=None, weight=None):
-        if weight is not None and len(self.levels) == 2 and weight.dtype == latent.dtype:
-            # From the weight w = m + h tanh(beta (x~ - m)) the model holds: beta h (1 - y^2),
-            # y = (w - m) / h, the paper's beta (1 - w^2), without a transcendental function.
+        if weight is not None and self.two and weight.dtype == latent.dtype and out is not None:
+            # From the weight w = m + h tanh(beta (x~ - m)) the model holds: beta h (1 - y^2) g,
+            # y = (w - m) / h, the paper's beta (1 - w^2), without a transcendental function:
+            # tanh's own backward kernel forms g (1 - y^2) in one pass.
             (m, h), = _gaps(self.levels)
             y = weight if (m, h) == (0.0, 1.0) else torch.sub(weight, m, out=out).div_(h)
-            return torch.mul(y, y, out=out).neg_().add_(1).mul_(beta * h).mul_(g)
+            torch.ops.aten.tanh_backward.grad_input(g, y, grad_input=out)
+            return out.mul_(beta * h)
         return shifted_tanh_derivative(latent, beta, self.levels, out).mul_(g)
 
     def inverse(self, primal, beta):
         return shifted_tanh_inverse(primal, beta, self.levels)
 
     def primal_into(self, out, latent, beta):
-        if self.levels == (-1.0, 1.0):
-            torch.mul(latent, beta, out=out).tanh_()
-        else:
-            out.copy_(shifted_tanh(latent, beta, self.levels))
+        self.write(out, latent, beta)
 
     def inverse_into(self, out, primal, beta):
         if self.levels == (-1.0, 1.0):  # Eq. 13 in place, one epsilon inside [-1, 1]
@@ -490,6 +567,33 @@ class Tanh(Projection):
             torch.clamp(primal, -1 + eps, 1 - eps, out=out).atanh_().div_(beta)
         else:
             out.copy_(shifted_tanh_inverse(primal, beta, self.levels))
+
+    def mirror_finish(self, state: dict, out: torch.Tensor, beta, beta_next) -> None:
+        """Eq. 15 from a kept dual (two levels): primal <- P_beta(latent), out <- it, and latent
+        <- the dual of that primal at ``beta_next``.
+
+        On entry the latent is x~ - eta d, the base optimizer's step from the dual x~ of the
+        previous primal. With z = beta (x~ - m), the primal is m + h tanh(z) (Eq. 15:
+        tanh(atanh(w) - beta eta d) for levels (-1, 1)) and its dual at the next beta is
+        m + z / beta_next, so no atanh is taken. z is capped at atanh(1 - eps), the largest value
+        :meth:`inverse_into` returns from a saturated weight, so a weight pushed onto a level comes
+        back as soon as its gradient turns, exactly as when the dual is re-derived from the weight.
+        """
+        latent, primal = state["latent"], state["primal"]
+        (m, h), = _gaps(self.levels)
+        cap = _tanh_dual_cap(latent.dtype) / beta
+        torch.clamp(latent, m - cap, m + cap, out=latent)
+        self.write(primal, latent, beta)
+        if beta_next != beta:
+            self.rescale_dual(latent, beta, beta_next)
+        self.weights_into(out, primal)
+
+    def rescale_dual(self, latent, beta, beta_next):
+        (m, _), = _gaps(self.levels)
+        if m:
+            latent.sub_(m).mul_(beta / beta_next).add_(m)
+        else:
+            latent.mul_(beta / beta_next)
 
 
 class Linear(Projection):
@@ -517,6 +621,7 @@ class Softmax(Projection):
 
     space = "u"
     name = "softmax"
+    keeps_dual = True
     description = (
         "u = softmax(beta u~) over the d levels, w = u q (two levels: sigmoid of u~_1 - u~_0)"
     )
@@ -743,7 +848,7 @@ class Cancel(Route):
     description = "store x~; x~ -= eta d, g zeroed where x~ is outside [q_min, q_max]"
 
     def grad(self, proj, state, g, ctx):
-        return bc_inside(state["latent"], proj.levels, self.buffer(proj, state, ctx)).mul_(g)
+        return bc_gate(g, state["latent"], proj.levels, self.buffer(proj, state, ctx))
 
 
 class Mirror(Route):
@@ -777,36 +882,45 @@ class Mirror(Route):
 
 
 class KeptDualMirror(Mirror):
-    """Mirror descent with the dual kept between steps (MD-softmax, Eq. 20).
+    """Mirror descent with the dual kept between steps (MD-softmax, Eq. 20; MD-tanh, Eq. 15).
 
-    The same iterates as :class:`Mirror` up to float rounding, without a logarithm per step: the
-    latent holds x~ = P_beta^{-1}(x) for the current beta in the representative
-    :meth:`Softmax.inverse_into` gives (log(u) / beta, or (0, log(u_1 / u_0) / beta) for two
-    levels), the base optimizer moves it, :meth:`Softmax.mirror_finish` writes the new primal and
-    weights and turns the latent into the dual of the new primal at the next step's beta. So
-    weight decay acts on the same dual point as in :class:`Mirror`. When beta changes the latent
-    is rescaled by beta_t / beta_{t+1}, also for a parameter the step skips (its primal and
-    weight do not move; the latent is the same dual point at the new beta).
+    The same iterates as :class:`Mirror` up to float rounding, without a logarithm (softmax) or
+    an atanh (tanh) per step: the latent holds x~ = P_beta^{-1}(x) for the current beta (for
+    softmax in the representative :meth:`Softmax.inverse_into` gives, log(u) / beta, or
+    (0, log(u_1 / u_0) / beta) for two levels), the base optimizer moves it, and the
+    projection's ``mirror_finish`` writes the new primal and weights and turns the latent into
+    the dual of the new primal at the next step's beta. So weight decay acts on the same dual
+    point as in :class:`Mirror`. When beta changes the latent is rescaled to the new beta, also
+    for a parameter the step skips (its primal and weight do not move; the latent is the same
+    dual point at the new beta). A projection without a kept-dual form (the shifted tanh of 3+
+    levels, ``keeps_dual = False``) re-derives the dual from the primal each step, as
+    :class:`Mirror` does.
     """
 
     name = "mirror-dual"
     description = (
-        "store x and its dual x~ = P^-1(x); x = P(x~ - eta d): Eq. 20 (softmax); x~ follows x "
-        "and is rescaled when beta changes"
+        "store x and its dual x~ = P^-1(x); x = P(x~ - eta d): Eq. 15 (tanh), Eq. 20 (softmax); "
+        "x~ follows x and is rescaled when beta changes (3+ tanh levels: x~ re-derived from x)"
     )
 
     def grad(self, proj, state, g, ctx):
-        return Route.grad(self, proj, state, g, ctx)
+        if proj.keeps_dual:
+            return Route.grad(self, proj, state, g, ctx)
+        return super().grad(proj, state, g, ctx)
 
     def finish(self, proj, state, p, ctx):
-        proj.mirror_finish(state, p, ctx.beta, ctx.beta_next)
+        if proj.keeps_dual:
+            proj.mirror_finish(state, p, ctx.beta, ctx.beta_next)
+        else:
+            super().finish(proj, state, p, ctx)
 
     def settle(self, proj, state, beta):
-        proj.inverse_into(state["latent"], state["primal"], beta)
+        if proj.keeps_dual:
+            proj.inverse_into(state["latent"], state["primal"], beta)
 
     def skip(self, proj, state, ctx):
-        if ctx.beta_next != ctx.beta:
-            state["latent"].mul_(ctx.beta / ctx.beta_next)
+        if proj.keeps_dual and ctx.beta_next != ctx.beta:
+            proj.rescale_dual(state["latent"], ctx.beta, ctx.beta_next)
 
 
 class ProxStep(Route):

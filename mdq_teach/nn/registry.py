@@ -46,7 +46,7 @@ REGISTRY: dict[str, Method] = {
             "paper: softmax Jacobian (pmf_jacobian='released': beta (I - u u^T), released code)",
         ),
         Method("gd-tanh", "tanh", "chain", "paper"),
-        Method("md-tanh", "tanh", "mirror", "paper (Eq. 15)"),
+        Method("md-tanh", "tanh", "mirror-dual", "paper (Eq. 15)"),
         Method("md-tanh-s", "tanh", "ste", "paper (Eq. 23)"),
         Method("md-softmax", "softmax", "mirror-dual", "paper (Eq. 20)"),
         Method("md-softmax-s", "softmax", "ste", "paper (Eq. 23)"),
