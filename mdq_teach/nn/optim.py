@@ -9,32 +9,37 @@ The loop (docs/design.md §1), for each quantized parameter p:
    ``g q`` in the lifted u-space);
 3. an internal torch base optimizer (Adam in the paper) steps every latent at once (its fused
    kernel where torch has one for the device, else its foreach path), so its moments live on the
-   latent variables;
+   latent variables (for two symmetric levels in u-space, on plane 1 only: plane 0 is its
+   negation, see ``quantize.Softmax``);
 4. the route finishes (ProxQuant's proximal map, or the closed-form mirror step of Eq. 15 / Eq. 20)
    and the projection ``P_beta`` is written in place into ``p``;
 5. beta follows ``beta_schedule(t)`` for the t-th call of ``step()`` (t = 0, 1, ...).
 
 torch-native behaviour:
 
-* ``opt.state[p]`` holds ``"latent"`` (and ``"primal"`` for the mirror methods md-tanh and
-  md-softmax; md-softmax's latent is the dual of its primal at the current beta, kept between
-  steps) next to the base optimizer's own entries (``exp_avg``, ``step``, ...), so
-  ``state_dict()`` is torch's standard layout plus a ``"quant"`` entry of plain values; it holds
+* ``opt.state[p]`` holds ``"latent"`` next to the base optimizer's own entries; the mirror
+  methods md-tanh and md-softmax keep the dual of their primal at the current beta as the latent
+  (the primal is P_beta(latent), given by :meth:`QuantOptimizer.primal`), except md-tanh with 3+
+  levels, which stores ``"primal"`` and re-derives the dual from it each step. With the base
+  entries (``exp_avg``, ``step``, ...) in the same dict, ``state_dict()`` is torch's standard
+  layout plus a ``"quant"`` entry of plain values; it holds
   only tensors, numbers, strings, lists, dicts, tuples and None and loads with
   ``torch.load(..., weights_only=True)``.
 * Latents are float32 whatever the model's dtype (float64 stays float64): a bfloat16 model keeps
   every small update in its latent and sees ``P_beta(latent)`` rounded to bfloat16.
 * A parameter with ``requires_grad=False`` or ``grad is None`` is skipped by ``step()``: neither
-  its latent nor its weight moves (md-softmax only rescales its dual latent by beta_t / beta_t+1
-  when beta changes, so that it keeps naming the same, unmoved, probabilities).
+  its latent nor its weight moves (md-tanh and md-softmax only rescale their dual latent by
+  beta_t / beta_t+1 when beta changes, so that it keeps naming the same, unmoved, primal).
 * ``defaults`` and every param group carry the base optimizer's hyperparameters (``lr``,
   ``betas``, ``momentum``, ...), so any ``torch.optim.lr_scheduler`` (``OneCycleLR`` with its
   defaults included) drives the inner step.
 * ``weight_decay`` is the base optimizer's and acts on the tensor the base optimizer steps: the
   latent x~ (md-*-s, gd-tanh, bc, proxconnect's theta), u~ (pmf, md-softmax-s), the weight x
   itself (pq, float), and, for the mirror methods, the dual point P_beta^{-1}(x) (atanh(x) / beta
-  for md-tanh; for md-softmax log(u) / beta, or (0, log(u_1 / u_0) / beta) with two levels,
-  the log-probabilities capped at the log of the smallest normal number), at the step's beta.
+  for md-tanh, capped at atanh(1 - eps) / beta; for md-softmax log(u) / beta, or
+  (0, log(u_1 / u_0) / beta) with two levels, (-v, v) with v = log(u_1 / u_0) / (2 beta) with two
+  symmetric levels, the log-probabilities capped at the log of the smallest normal number), at
+  the step's beta.
 * ``step()`` does not synchronise with the host. Non-finite gradients are not screened unless
   ``check_finite=True`` (one host sync per step; the error names the parameter). With
   ``torch.amp.GradScaler``, ``scaler.step(opt)`` skips steps whose gradients overflowed, as for
@@ -47,7 +52,9 @@ torch-native behaviour:
 
 Initialisation (Algorithms 1 and 2 of the paper): the model's float weight ``w0`` is taken as the
 latent, ``x~ = w0`` in w-space and ``u~_k = q_k w0 - q_k^2 / 2`` in u-space (a bump of probability
-centred on ``w0``); the model then holds ``P_beta_0(x~)`` (for ProxQuant, ``w0`` unchanged).
+centred on ``w0``; ``u~_k = q_k w0`` for two symmetric levels, the same softmax); the model then
+holds ``P_beta_0(x~)`` (for ProxQuant, ``w0`` unchanged). The mirror methods take the dual of
+that point, so a weight saturated at construction sits within an ulp of its level.
 """
 
 from __future__ import annotations
@@ -224,6 +231,7 @@ class QuantOptimizer(torch.optim.Optimizer):
         self._rounded = False
         self._soft_backup: list[torch.Tensor] | None = None
         self._grad_buffers: dict[torch.Tensor, torch.Tensor] = {}
+        self._handles: dict[torch.Tensor, torch.Tensor] = {}
         self._ready = False
         self.beta_at(0)  # a schedule that fails at once fails here
 
@@ -248,7 +256,9 @@ class QuantOptimizer(torch.optim.Optimizer):
                         f"param_groups[{gi}]['params'][{pi}]: quantized parameters must be "
                         f"floating point, got {p.dtype}"
                     )
-            projection = PROJECTIONS[key](self.levels, jacobian=pmf_jacobian)
+            projection = PROJECTIONS[key](
+                self.levels, jacobian=pmf_jacobian, one_plane=base_cls in _odd_bases()
+            )
             route = ROUTES[route_key]()
             latents = []
             with torch.no_grad():
@@ -256,13 +266,16 @@ class QuantOptimizer(torch.optim.Optimizer):
                     state = self.state[p]
                     latent = projection.lift_init(p.detach().to(_latent_dtype(p)))
                     state["latent"] = latent
-                    if route.stores_primal:
+                    if route.stores_primal_for(projection):
                         state["primal"] = projection(latent, self.beta_at(0))
                     route.settle(projection, state, self.beta_at(0))
+                    # What the base optimizer steps: the latent, or the part of it that
+                    # determines the rest (one plane of an antisymmetric pair).
+                    handle = self._handles[latent] = projection.handle(latent)
                     # Allocated once: a step writes the latent's gradient into it in place and,
                     # under torch.compile, never rebinds .grad (dynamo breaks the graph on that).
-                    self._grad_buffers[latent] = latent.grad = torch.zeros_like(latent)
-                    latents.append(latent)
+                    self._grad_buffers[latent] = handle.grad = torch.zeros_like(handle)
+                    latents.append(handle)
             self._projections.append(projection)
             self._routes.append(route)
             base_groups.append(dict(params=latents, **hyper))
@@ -389,17 +402,17 @@ class QuantOptimizer(torch.optim.Optimizer):
                               self._grad_buffers, compiling)  # fmt: skip
             for p in group["params"]:
                 state = self.state[p]
-                latent = state["latent"]
+                handle = self._handles[state["latent"]]
                 g = p.grad
                 if g is None or not p.requires_grad:
-                    if latent.grad is not None:
-                        latent.grad = None  # the base optimizer skips it
+                    if handle.grad is not None:
+                        handle.grad = None  # the base optimizer skips it
                     route.skip(proj, state, ctx)
                     continue
                 ctx.weight = p
                 grad = route.grad(proj, state, g, ctx)
-                if latent.grad is not grad:
-                    latent.grad = grad
+                if handle.grad is not grad:
+                    handle.grad = grad
                 stepped.append((p, state, proj, route, ctx))
         # The base's step without torch's wrapper, whose graph breaks (there to keep a standalone
         # optimizer step an inference graph) would split this step under torch.compile; this
@@ -408,12 +421,14 @@ class QuantOptimizer(torch.optim.Optimizer):
         base_state = self.base.state
         for p, state, proj, route, ctx in stepped:
             latent = state["latent"]
+            handle = self._handles[latent]
             route.finish(proj, state, p, ctx)
-            if latent.grad is p.grad:
+            proj.sync(latent)
+            if handle.grad is p.grad:
                 # Eager steps hand p.grad on without a copy; rebind the buffer afterwards so the
                 # model's gradient is not kept alive and a compiled step finds .grad in place.
-                latent.grad = self._grad_buffers[latent]
-            inner = base_state[latent]
+                handle.grad = self._grad_buffers[latent]
+            inner = base_state[handle]
             if inner is not state:
                 # The base optimizer created its state at its first step: merge both into one
                 # dict, so that opt.state[p] shows the latent and the moments together.
@@ -472,6 +487,16 @@ class QuantOptimizer(torch.optim.Optimizer):
             p.copy_(proj.round(route.primal(proj, state, beta)))
             self._rounded = True
 
+    @torch.no_grad()
+    def primal(self, p: torch.Tensor) -> torch.Tensor:
+        """The primal point of quantized parameter ``p`` at the current beta: x in w-space (what
+        the model holds, before any cast to its dtype), the probabilities u (level axis first) in
+        u-space. The stored primal where the method keeps one, else P_beta(latent)."""
+        for q, state, proj, route in self._quantized():
+            if q is p:
+                return route.primal(proj, state, self.beta)
+        raise ValueError("p is not a quantized parameter of this optimizer")
+
     @contextmanager
     def rounded(self) -> Iterator[None]:
         """``with opt.rounded(): evaluate(model)`` runs the rounded network, then restores."""
@@ -486,7 +511,8 @@ class QuantOptimizer(torch.optim.Optimizer):
         """Take up the weights the model holds now (loaded after construction, or broadcast by DDP).
 
         ``inverse=False`` treats them as float weights and re-initialises every latent as at
-        construction (x~ = w, u~_k = q_k w - q_k^2 / 2); the model then holds ``P_beta(x~)``.
+        construction (x~ = w, u~_k = q_k w - q_k^2 / 2 or q_k w); the model then holds
+        ``P_beta(x~)``.
         ``inverse=True`` treats them as this method's soft weights and inverts the projection
         (tanh, softmax with two levels, identity), so the model keeps them. The base optimizer's
         state of those parameters (moments) is cleared; the step count and beta are kept.
@@ -503,11 +529,11 @@ class QuantOptimizer(torch.optim.Optimizer):
             else:
                 latent.copy_(proj.lift_init(w))
                 primal = proj(latent, beta)
-            if route.stores_primal:
+            if route.stores_primal_for(proj):
                 state["primal"].copy_(primal)
             route.settle(proj, state, beta)
             kept = {k: state[k] for k in _STATE_KEYS if k in state}
-            self.base.state.pop(latent, None)
+            self.base.state.pop(self._handles[latent], None)
             self.state[p] = kept
         self._write_all()
 
@@ -584,7 +610,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                     self.state[p] = self.base.state[p]
                     continue
                 state = self.state[p]
-                inner = self.base.state.get(state["latent"])
+                inner = self.base.state.get(self._handles[state["latent"]])
                 if inner:
                     inner.update({k: state[k] for k in _STATE_KEYS if k in state})
                     self.state[p] = inner
@@ -592,6 +618,21 @@ class QuantOptimizer(torch.optim.Optimizer):
                     self.state[p] = {k: state[k] for k in _STATE_KEYS if k in state}
         self._step_count = int(quant["step"])
         self._write_all()
+
+
+def _odd_bases() -> tuple[type[torch.optim.Optimizer], ...]:
+    """torch's elementwise optimizers: each maps a negated gradient history to the negated step
+    (from a negated parameter), bit for bit, so one plane of an antisymmetric latent determines
+    the other (see ``quantize.Softmax``). A user's own class is not assumed to."""
+    return tuple(resolve_base(name) for name in _BASE_NAMES if hasattr_optim(name))
+
+
+def hasattr_optim(name: str) -> bool:
+    try:
+        resolve_base(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _latent_dtype(p: torch.Tensor) -> torch.dtype:

@@ -480,6 +480,14 @@ class Projection:
         raise ValueError(f"projection {self.name!r} is not invertible")
 
     keeps_dual = False  # whether mirror_finish can carry the dual from step to step
+    grad_is_g = False  # whether the tensor the base optimizer steps takes g = df/dw as it is
+
+    def handle(self, latent: torch.Tensor) -> torch.Tensor:
+        """The tensor the base optimizer steps: the latent (or a part that determines it)."""
+        return latent
+
+    def sync(self, latent: torch.Tensor) -> None:
+        """Complete the latent from the part the base optimizer stepped (after the step)."""
 
     def rescale_dual(self, latent: torch.Tensor, beta, beta_next) -> None:
         """latent <- the same dual point at ``beta_next`` (P_beta(latent) unchanged)."""
@@ -569,24 +577,25 @@ class Tanh(Projection):
             out.copy_(shifted_tanh_inverse(primal, beta, self.levels))
 
     def mirror_finish(self, state: dict, out: torch.Tensor, beta, beta_next) -> None:
-        """Eq. 15 from a kept dual (two levels): primal <- P_beta(latent), out <- it, and latent
-        <- the dual of that primal at ``beta_next``.
+        """Eq. 15 from a kept dual (two levels): out <- P_beta(latent), latent <- the dual of that
+        primal at ``beta_next``.
 
         On entry the latent is x~ - eta d, the base optimizer's step from the dual x~ of the
         previous primal. With z = beta (x~ - m), the primal is m + h tanh(z) (Eq. 15:
         tanh(atanh(w) - beta eta d) for levels (-1, 1)) and its dual at the next beta is
-        m + z / beta_next, so no atanh is taken. z is capped at atanh(1 - eps), the largest value
+        m + z / beta_next, so no atanh is taken, and the primal need not be stored: it is
+        P_beta_next(latent). z is capped at atanh(1 - eps), the largest value
         :meth:`inverse_into` returns from a saturated weight, so a weight pushed onto a level comes
         back as soon as its gradient turns, exactly as when the dual is re-derived from the weight.
         """
-        latent, primal = state["latent"], state["primal"]
+        latent = state["latent"]
         (m, h), = _gaps(self.levels)
         cap = _tanh_dual_cap(latent.dtype) / beta
         torch.clamp(latent, m - cap, m + cap, out=latent)
-        self.write(primal, latent, beta)
         if beta_next != beta:
             self.rescale_dual(latent, beta, beta_next)
-        self.weights_into(out, primal)
+        # Written from the state as it is kept, so a resumed run writes the same weights.
+        self.write(out, latent, beta_next)
 
     def rescale_dual(self, latent, beta, beta_next):
         (m, _), = _gaps(self.levels)
@@ -617,6 +626,15 @@ class Softmax(Projection):
 
     ``jacobian="paper"`` back-propagates through the softmax (PMF as published);
     ``jacobian="released"`` uses PMF's released code's beta (I - u u^T) instead.
+
+    Two symmetric levels (-a, a) keep the two planes antisymmetric, u~_0 = -u~_1: softmax ignores
+    a common shift, so this is a choice of representative (the initial latent is (-a w, a w),
+    the dual of a primal (-v, v) with v = log(u_1 / u_0) / (2 beta)). Every step then gives plane
+    0 the negated gradient of plane 1, and a base optimizer that commutes with negation (all of
+    torch's elementwise ones) moves it by the negated step. With ``one_plane=True`` (the
+    optimizer sets it for such bases) only plane 1 is handed to the base optimizer and plane 0 is
+    written as its negation afterwards: the same iterates for half the optimizer's work, and the
+    base optimizer's moments have the weight's shape.
     """
 
     space = "u"
@@ -626,12 +644,26 @@ class Softmax(Projection):
         "u = softmax(beta u~) over the d levels, w = u q (two levels: sigmoid of u~_1 - u~_0)"
     )
 
-    def __init__(self, levels, jacobian: str = "paper", **options):
+    def __init__(self, levels, jacobian: str = "paper", one_plane: bool = False, **options):
         super().__init__(levels)
         if jacobian not in PMF_JACOBIANS:
             raise ValueError(f"pmf_jacobian must be one of {PMF_JACOBIANS}, got {jacobian!r}")
         self.jacobian = jacobian
         self.two = len(levels) == 2
+        self.antisymmetric = self.two and levels[0] == -levels[1]
+        # The released Jacobian gives the two planes gradients that are not negatives.
+        self.one_plane = bool(one_plane) and self.antisymmetric and jacobian == "paper"
+
+    @property
+    def grad_is_g(self) -> bool:
+        return self.one_plane and self.levels[1] == 1.0
+
+    def handle(self, latent):
+        return latent[1] if self.one_plane else latent
+
+    def sync(self, latent):
+        if self.one_plane:
+            torch.neg(latent[1], out=latent[0])
 
     def __call__(self, latent, beta):
         if self.two:
@@ -643,7 +675,15 @@ class Softmax(Projection):
         return probabilities_to_weights(primal, self.levels)
 
     def write(self, out, latent, beta):
-        if self.two and out.dtype == latent.dtype:
+        if self.one_plane:
+            # u~_1 - u~_0 = 2 u~_1, so w = a tanh(beta u~_1): the two-level tanh of plane 1 (plane
+            # 0 may not be written yet: the optimizer syncs it after the step).
+            if out.dtype == latent.dtype:
+                two_level_tanh_into(out, latent[1], beta, self.levels)
+            else:
+                out.copy_(two_level_tanh_into(torch.empty_like(latent[1]), latent[1], beta,
+                                              self.levels))  # fmt: skip
+        elif self.two and out.dtype == latent.dtype:
             # w = m + h tanh(z / 2) = (m - h) + 2 h sigmoid(z), z = beta (u~_1 - u~_0): a sigmoid
             # costs a fraction of a tanh on the CPU, and the affine map is one fused pass.
             (m, h), = _gaps(self.levels)
@@ -657,11 +697,16 @@ class Softmax(Projection):
     def lift_init(self, w):
         # u~_k = q_k w - q_k^2 / 2 = -(w - q_k)^2 / 2 + const: the mass of softmax(beta u~) is a
         # Gaussian bump centred on the float weight. For levels (-1, 1) it gives u~_1 - u~_0 =
-        # 2 w, so the initial weight is tanh(beta w), as with the tanh methods.
+        # 2 w, so the initial weight is tanh(beta w), as with the tanh methods. Two symmetric
+        # levels drop the common -a^2 / 2, which leaves the planes antisymmetric.
         q = _column(self.levels, w.unsqueeze(0))
+        if self.antisymmetric:
+            return w.unsqueeze(0) * q
         return w.unsqueeze(0) * q - q * q / 2
 
     def ste_grad(self, g, out=None):
+        if self.one_plane:
+            return torch.mul(g, self.levels[1], out=out) if out is not None else g * self.levels[1]
         return lift_gradient(g, self.levels, out)
 
     def vjp(self, latent, beta, g, out=None, weight=None):
@@ -669,19 +714,21 @@ class Softmax(Projection):
             weight.dtype == latent.dtype
         ):
             # u_0 u_1 = (1 - y^2) / 4 with y = (w - m) / h = u_1 - u_0, read from the weight the
-            # model holds: s = beta (q_1 - q_0) g u_0 u_1 = (beta h / 2) g (1 - y^2).
+            # model holds: s = beta (q_1 - q_0) g u_0 u_1 = (beta h / 2) g (1 - y^2), the
+            # gradient of plane 1 (plane 0 gets -s). tanh's backward kernel forms g (1 - y^2).
             (m, h), = _gaps(self.levels)
-            y = weight if (m, h) == (0.0, 1.0) else torch.sub(weight, m, out=out[1]).div_(h)
-            # Three passes over memory: 1 - y^2 in one fused multiply-add, then the product with
-            # g and the constant, then the negation for the other plane.
-            torch.addcmul(_scalar(1.0, y), y, y, value=-1, out=out[0])
-            s = torch.addcmul(_scalar(0.0, y), out[0], g, value=beta * h / 2, out=out[1])
-            torch.neg(s, out=out[0])
+            plane = out if self.one_plane else out[1]
+            y = weight if (m, h) == (0.0, 1.0) else torch.sub(weight, m, out=plane).div_(h)
+            torch.ops.aten.tanh_backward.grad_input(g, y, grad_input=plane)
+            plane.mul_(beta * h / 2)
+            if not self.one_plane:
+                torch.neg(plane, out=out[0])
             return out
         if self.jacobian == "released":
             return released_pmf_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
         if self.two:
-            return two_level_softmax_vjp(latent, beta, g, self.levels, out)
+            full = two_level_softmax_vjp(latent, beta, g, self.levels)
+            return out.copy_(full[1]) if self.one_plane else full
         return softmax_vjp(softmax_levels(latent, beta), beta, lift_gradient(g, self.levels))
 
     def primal_into(self, out, latent, beta):
@@ -697,11 +744,17 @@ class Softmax(Projection):
         if not self.two:
             torch.clamp_min(primal, tiny, out=out).log_().div_(beta)
             return
-        # Softmax ignores a common shift, so the representative (0, log(u_1 / u_0) / beta) is
-        # as good an inverse as log(u) / beta and costs one logarithm per weight instead of two.
+        # Softmax ignores a common shift, so the representative (0, log(u_1 / u_0) / beta), or
+        # (-v, v) with half of it for symmetric levels, is as good an inverse as log(u) / beta
+        # and costs one logarithm per weight instead of two.
         torch.clamp_min(primal[0], tiny, out=out[0])
-        torch.clamp_min(primal[1], tiny, out=out[1]).div_(out[0]).log_().div_(beta)
-        out[0].zero_()
+        torch.clamp_min(primal[1], tiny, out=out[1]).div_(out[0]).log_()
+        if self.antisymmetric:
+            out[1].div_(2 * beta)
+            torch.neg(out[1], out=out[0])
+        else:
+            out[1].div_(beta)
+            out[0].zero_()
 
     def weights_into(self, out, primal):
         if self.two and out.dtype == primal.dtype:
@@ -714,40 +767,48 @@ class Softmax(Projection):
             out.copy_(self.weights(primal))
 
     def mirror_finish(self, state: dict, out: torch.Tensor, beta, beta_next) -> None:
-        """Eq. 20 from a kept dual: primal <- P_beta(latent), out <- its weights, and latent <- the
-        dual of that primal at ``beta_next`` in the representative :meth:`inverse_into` gives.
+        """Eq. 20 from a kept dual: out <- the weights of P_beta(latent), and latent <- the dual
+        of that primal at ``beta_next`` in the representative :meth:`inverse_into` gives.
 
         On entry ``state["latent"]`` is x~ - eta d, the base optimizer's step from the dual
         x~ = P_beta^{-1}(x) of the previous primal, so the primal is softmax(log u - beta eta d)
         (Eq. 20). Instead of taking logarithms of the new primal at the next step, the dual is
         renormalised and rescaled here: log(u) = log_softmax(beta x~) (d levels; for two levels
-        the log-odds beta (x~_1 - x~_0)), divided by ``beta_next``. The log-probabilities are
-        capped at the log of the smallest normal number, as the logarithm of the clamped
-        probability in :meth:`inverse_into` caps them, so a saturated probability can grow again
-        as soon as its gradient turns.
+        the log-odds z = beta (x~_1 - x~_0)), divided by ``beta_next``. The log-probabilities
+        (and the log-odds) are capped at the log of the smallest normal number, as the logarithm
+        of the clamped probability in :meth:`inverse_into` caps them, so a saturated probability
+        can grow again as soon as its gradient turns. The primal is not stored: it is
+        P_beta_next(latent), recomputed where it is needed (rounding, inspection).
         """
-        latent, primal = state["latent"], state["primal"]
+        latent = state["latent"]
         bound = -math.log(torch.finfo(latent.dtype).tiny)
         if not self.two:
             logu = torch.log_softmax(latent * beta, dim=0)
-            torch.exp(logu, out=primal)
             torch.clamp_min(logu, -bound, out=latent).div_(beta_next)
-            self.weights_into(out, primal)
-            return
-        # z = beta (x~_1 - x~_0) is the log-odds log(u_1 / u_0); (u_0, u_1) = sigmoid((-z, z)).
-        # Each line is one kernel over both planes where it can be (see lift_gradient).
-        diff = torch.sub(latent[1], latent[0], out=latent[1])
-        signs = _column((-1.0, 1.0), latent)
-        torch.addcmul(_scalar(0.0, latent), diff.unsqueeze(0), signs, value=beta, out=primal)
-        # (-z, z) clamped to [(0, -bound), (0, bound)]: (0, capped z), then at beta_next.
-        low, high = _column((0.0, -bound), latent), _column((0.0, bound), latent)
-        torch.clamp(primal, low, high, out=latent).div_(beta_next)
-        primal.sigmoid_()  # (u_0, u_1)
-        self.weights_into(out, primal)
+        elif self.one_plane:
+            # z = 2 beta x~_1: cap x~_1 and rescale it; plane 0 follows (sync).
+            plane = latent[1]
+            torch.clamp(plane, -bound / (2 * beta), bound / (2 * beta), out=plane)
+            if beta_next != beta:
+                plane.mul_(beta / beta_next)
+        else:
+            z = torch.sub(latent[1], latent[0]).mul_(beta).clamp_(-bound, bound)
+            if self.antisymmetric:
+                torch.div(z, 2 * beta_next, out=latent[1])
+                torch.neg(latent[1], out=latent[0])
+            else:
+                torch.div(z, beta_next, out=latent[1])
+                latent[0].zero_()
+        # Written from the state as it is kept, so a resumed run writes the same weights.
+        self.write(out, latent, beta_next)
 
     def inverse(self, primal, beta):
         # Eq. 18 with the normalising constant dropped (softmax ignores it); clamping keeps an
         # underflowed probability recoverable instead of turning it into log(0) = -inf.
+        if self.antisymmetric:  # the antisymmetric representative (see the class docstring)
+            out = torch.empty_like(primal)
+            self.inverse_into(out, primal, beta)
+            return out
         tiny = torch.finfo(primal.dtype).tiny
         return torch.log(primal.clamp_min(tiny)) / beta
 
@@ -801,13 +862,18 @@ class Route:
     description = ""
     stores_primal = False
 
+    def stores_primal_for(self, proj: Projection) -> bool:
+        """Whether ``state["primal"]`` is kept for parameters with this projection."""
+        return self.stores_primal
+
     @staticmethod
     def buffer(proj: Projection, state: dict, ctx: StepContext):
         """The latent's gradient tensor, allocated once and kept between steps."""
         return ctx.buffers[state["latent"]]
 
     def grad(self, proj: Projection, state: dict, g: torch.Tensor, ctx: StepContext):
-        if proj.space == "w" and g.dtype == state["latent"].dtype and not ctx.compiling:
+        takes_g = proj.space == "w" or proj.grad_is_g
+        if takes_g and g.dtype == state["latent"].dtype and not ctx.compiling:
             return g  # handed on as it is: no copy
         return proj.ste_grad(g, self.buffer(proj, state, ctx))
 
@@ -903,10 +969,25 @@ class KeptDualMirror(Mirror):
         "x~ follows x and is rescaled when beta changes (3+ tanh levels: x~ re-derived from x)"
     )
 
+    def stores_primal_for(self, proj):
+        # A kept dual determines the primal, P_beta(latent); the shifted tanh re-derives.
+        return not proj.keeps_dual
+
     def grad(self, proj, state, g, ctx):
         if proj.keeps_dual:
             return Route.grad(self, proj, state, g, ctx)
         return super().grad(proj, state, g, ctx)
+
+    def write(self, proj, state, p, beta):
+        if proj.keeps_dual:
+            Route.write(self, proj, state, p, beta)
+        else:
+            super().write(proj, state, p, beta)
+
+    def primal(self, proj, state, beta):
+        if proj.keeps_dual:
+            return Route.primal(self, proj, state, beta)
+        return super().primal(proj, state, beta)
 
     def finish(self, proj, state, p, ctx):
         if proj.keeps_dual:
@@ -915,8 +996,9 @@ class KeptDualMirror(Mirror):
             super().finish(proj, state, p, ctx)
 
     def settle(self, proj, state, beta):
-        if proj.keeps_dual:
-            proj.inverse_into(state["latent"], state["primal"], beta)
+        if proj.keeps_dual:  # the dual of the primal the latent names, in its representative
+            latent = state["latent"]
+            proj.inverse_into(latent, proj(latent, beta), beta)
 
     def skip(self, proj, state, ctx):
         if proj.keeps_dual and ctx.beta_next != ctx.beta:

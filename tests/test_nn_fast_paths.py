@@ -1,0 +1,131 @@
+"""The optimizer's fast representations against the literal ones they stand for.
+
+``benchmarks/optimizer_overhead.py`` meets its targets through forms that give the same iterates up
+to float rounding (docs/design.md §3): one plane of an antisymmetric u-space latent stepped for two
+symmetric levels, BinaryConnect's gate as hardtanh's backward kernel, float32 tanh through the
+sigmoid on the CPU. Each is checked here against the plain computation.
+"""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from mdq_teach.nn import make_optimizer
+from mdq_teach.nn.quantize import bc_gate, two_level_tanh_into
+
+torch.set_num_threads(1)
+
+
+def _problem(seed=0, n=24):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(40, n, generator=g, dtype=torch.float64)
+    b = torch.randn(40, generator=g, dtype=torch.float64)
+    w0 = 0.7 * torch.randn(n, generator=g, dtype=torch.float64)
+    return a, b, w0
+
+
+def _train(method, levels, base, base_kwargs, steps=12):
+    a, b, w0 = _problem()
+    p = nn.Parameter(w0.clone())
+    opt = make_optimizer([p], method, lr=0.03, levels=levels, base=base, beta_init=1.2,
+                         beta_scale=1.15, **base_kwargs)  # fmt: skip
+    weights = []
+    for _ in range(steps):
+        opt.zero_grad()
+        ((torch.tanh(a @ p) - b) ** 2).mean().backward()
+        opt.step()
+        weights.append(p.detach().clone())
+    return weights, opt, p
+
+
+BASES = [
+    (torch.optim.Adam, {}),
+    (torch.optim.Adam, {"weight_decay": 0.1}),
+    (torch.optim.AdamW, {"weight_decay": 0.1}),
+    (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
+    (torch.optim.RMSprop, {"centered": True, "momentum": 0.5}),
+]
+
+
+@pytest.mark.parametrize("method", ["pmf", "md-softmax-s", "md-softmax"])
+@pytest.mark.parametrize("levels", [(-1.0, 1.0), (-0.5, 0.5)])
+@pytest.mark.parametrize("base,base_kwargs", BASES, ids=lambda b: getattr(b, "__name__", str(b)))
+def test_one_plane_steps_like_both_planes(method, levels, base, base_kwargs):
+    """Two symmetric levels: stepping plane 1 alone and negating it gives the iterates of the
+    base optimizer stepping both planes (a subclass is not assumed to commute with negation, so
+    it steps both), weight decay included."""
+
+    class BothPlanes(base):
+        pass
+
+    one, opt_one, p_one = _train(method, levels, base, base_kwargs)
+    both, opt_both, p_both = _train(method, levels, BothPlanes, base_kwargs)
+    for x, y in zip(one, both, strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-10)  # rounding, amplified by RMSprop
+    latent_one, latent_both = opt_one.state[p_one]["latent"], opt_both.state[p_both]["latent"]
+    torch.testing.assert_close(latent_one, latent_both, rtol=0, atol=1e-10)
+    # both planes stay antisymmetric, stepped or derived
+    assert torch.equal(latent_one[0], -latent_one[1])
+    torch.testing.assert_close(latent_both[0], -latent_both[1], rtol=0, atol=1e-12)
+    # the base optimizer's moments: the weight's shape for one plane, the latent's for two
+    moments = [v for v in opt_one.state[p_one].values() if torch.is_tensor(v) and v.dim() > 0]
+    assert {tuple(v.shape) for v in moments} >= {tuple(p_one.shape), tuple(latent_one.shape)}
+    moments_both = [k for k, v in opt_both.state[p_both].items()
+                    if torch.is_tensor(v) and v.dim() > 0 and k != "latent"]  # fmt: skip
+    assert moments_both and all(
+        opt_both.state[p_both][k].shape == latent_both.shape for k in moments_both
+    )
+
+
+def test_released_pmf_jacobian_and_asymmetric_levels_step_both_planes():
+    for kwargs in ({"levels": (-1.0, 1.0), "pmf_jacobian": "released"}, {"levels": (0.0, 1.0)}):
+        p = nn.Parameter(torch.randn(5))
+        opt = make_optimizer([p], "pmf", **kwargs)
+        p.grad = torch.randn(5)
+        opt.step()
+        assert opt.state[p]["exp_avg"].shape == (2, 5)
+
+
+def _gate_values(dtype):
+    q = torch.tensor([-1.0, 1.0, -0.5, 2.0], dtype=dtype)
+    inf = torch.tensor(math.inf, dtype=dtype)
+    near = torch.cat([torch.nextafter(q, inf), torch.nextafter(q, -inf)])
+    return torch.cat([q, near, torch.tensor([0.0, -0.0, 0.3, -3.0, 5.0], dtype=dtype)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("levels", [(-1.0, 1.0), (-0.5, 2.0), (-1.0, 0.0, 1.0)])
+def test_bc_gate_keeps_the_gradient_exactly_on_the_closed_hull(dtype, levels):
+    x = _gate_values(dtype)
+    g = torch.linspace(1, 2, x.numel(), dtype=dtype)
+    inside = (x >= levels[0]) & (x <= levels[-1])
+    expected = torch.where(inside, g, torch.zeros_like(g))
+    assert torch.equal(bc_gate(g, x, levels), expected)
+    out = torch.full_like(g, math.nan)
+    assert torch.equal(bc_gate(g, x, levels, out), expected) and torch.equal(out, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.floats(-20, 20), min_size=1, max_size=30),
+    beta=st.floats(0.01, 100),
+    levels=st.sampled_from([(-1.0, 1.0), (0.0, 1.0), (-0.5, 2.0), (-3.0, 3.0)]),
+)
+def test_two_level_tanh_is_within_a_few_ulps_of_the_gap(values, beta, levels):
+    x64 = torch.tensor(values, dtype=torch.float64)
+    m, h = (levels[0] + levels[1]) / 2, (levels[1] - levels[0]) / 2
+    exact = m + h * torch.tanh(beta * (x64 - m))
+    x32 = x64.float()
+    got = two_level_tanh_into(torch.empty_like(x32), x32, beta, levels).double()
+    # the input's own rounding moves tanh by up to beta h eps |x - m|; the sigmoid form adds a
+    # few units of roundoff of h
+    eps = torch.finfo(torch.float32).eps
+    tol = 4 * eps * h + beta * h * eps * (x64 - m).abs()
+    assert torch.all((got - exact).abs() <= tol)
+    assert torch.all((got >= levels[0]) & (got <= levels[1]))
+    got64 = two_level_tanh_into(torch.empty_like(x64), x64, beta, levels)
+    torch.testing.assert_close(got64, exact, rtol=0, atol=4 * torch.finfo(torch.float64).eps * h)
