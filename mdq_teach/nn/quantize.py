@@ -965,8 +965,9 @@ class KeptDualMirror(Mirror):
 
     name = "mirror-dual"
     description = (
-        "store x and its dual x~ = P^-1(x); x = P(x~ - eta d): Eq. 15 (tanh), Eq. 20 (softmax); "
-        "x~ follows x and is rescaled when beta changes (3+ tanh levels: x~ re-derived from x)"
+        "store the dual x~ = P^-1(x), capped; x~ -= eta d; x = P(x~); when beta changes x~ is "
+        "rescaled so that x stays: Eq. 15 (tanh), Eq. 20 (softmax); 3+ tanh levels store x and "
+        "re-derive x~"
     )
 
     def stores_primal_for(self, proj):
