@@ -129,3 +129,18 @@ def test_two_level_tanh_is_within_a_few_ulps_of_the_gap(values, beta, levels):
     assert torch.all((got >= levels[0]) & (got <= levels[1]))
     got64 = two_level_tanh_into(torch.empty_like(x64), x64, beta, levels)
     torch.testing.assert_close(got64, exact, rtol=0, atol=4 * torch.finfo(torch.float64).eps * h)
+
+
+def test_a_state_dict_in_the_earlier_layout_is_refused():
+    """A saved u-space latent that is not antisymmetric, or a stored primal where the dual is now
+    kept, would silently change a resumed run."""
+    p = nn.Parameter(torch.randn(4))
+    opt = make_optimizer([p], "md-softmax-s")
+    sd = opt.state_dict()
+    sd["state"][0]["latent"] = sd["state"][0]["latent"] - 0.5  # both planes shifted
+    with pytest.raises(ValueError, match="antisymmetric"):
+        make_optimizer([nn.Parameter(torch.randn(4))], "md-softmax-s").load_state_dict(sd)
+    sd = make_optimizer([p], "md-tanh").state_dict()
+    sd["state"][0]["primal"] = torch.zeros(4)
+    with pytest.raises(ValueError, match="'primal'.*earlier version"):
+        make_optimizer([nn.Parameter(torch.randn(4))], "md-tanh").load_state_dict(sd)

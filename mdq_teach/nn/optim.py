@@ -577,8 +577,8 @@ class QuantOptimizer(torch.optim.Optimizer):
             raise ValueError("state_dict has a different number of parameter groups or parameters")
         saved_state = state_dict["state"]
         base_state, base_groups = {}, []
-        for group, saved, route in zip(
-            self.param_groups, saved_groups, self._routes, strict=True
+        for group, saved, route, proj in zip(
+            self.param_groups, saved_groups, self._routes, self._projections, strict=True
         ):
             for p, index in zip(group["params"], saved["params"], strict=True):
                 entry = dict(saved_state.get(index, {}))
@@ -586,6 +586,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                 if route is not None:
                     if "latent" not in entry:
                         raise ValueError("state_dict quantizes a different set of parameters")
+                    _check_saved_layout(entry, mine_state, proj, index)
                     for k in _STATE_KEYS:
                         value = entry.pop(k, None)
                         if k in mine_state:
@@ -618,6 +619,22 @@ class QuantOptimizer(torch.optim.Optimizer):
                     self.state[p] = {k: state[k] for k in _STATE_KEYS if k in state}
         self._step_count = int(quant["step"])
         self._write_all()
+
+
+def _check_saved_layout(entry: dict, mine: dict, proj, index) -> None:
+    """Refuse a saved state whose layout this optimizer does not keep (written by a development
+    version before the mirror methods kept their dual, or before two symmetric levels kept
+    antisymmetric planes): loading it would change the run, not resume it."""
+    stale = "it was written by an earlier version of mdq_teach; restart the run"
+    if "primal" in entry and "primal" not in mine:
+        raise ValueError(f"state_dict holds a 'primal' for parameter {index}; {stale}")
+    latent = entry["latent"]
+    if getattr(proj, "antisymmetric", False) and latent.shape == mine["latent"].shape and (
+        not torch.equal(latent[0], -latent[1])
+    ):
+        raise ValueError(
+            f"state_dict's latent of parameter {index} is not antisymmetric (u~_0 = -u~_1); {stale}"
+        )
 
 
 def _odd_bases() -> tuple[type[torch.optim.Optimizer], ...]:
