@@ -432,29 +432,33 @@ class ShiftedTanh(IntervalMap):
         (b > 0) z1 = 2 X / (b + D), above it z2 = (D - b) / (2 U), D = sqrt(b^2 + 4 kappa X U):
         nothing nearly equal is subtracted, and s is measured from the midpoint of the step x sits
         on, so it keeps its digits on the outer plateaus (``tests/test_maps.py`` holds the result
-        to a few units of roundoff of P against a 60-digit evaluation, beta from 1e-3 to 1e4).
+        to a few units of roundoff of P against a 60-digit evaluation, beta from 1e-3 to 1e300).
+        D is formed as hypot(b, 2 r sqrt(X U)) with r = sqrt(kappa), so neither b^2 nor kappa
+        underflows before r does; and s - c = log(z) / 2 / beta never forms 2 beta.
         """
         q0, q1, q2 = self.levels
         (c1, c2), (h1, h2) = self._midpoints, self._steps
-        kappa = np.exp(-2 * beta * (c2 - c1))
+        with np.errstate(over="ignore", under="ignore"):
+            r = np.exp(-beta * (c2 - c1))
+            kappa = r * r
         lower, upper = x - q0, q2 - x
         b = (q1 - x) + kappa * (h2 - lower)
-        root = np.sqrt(b * b + 4 * kappa * lower * upper)
+        root = np.hypot(b, 2 * r * np.sqrt(lower * upper))
         below = b > 0
         num = np.where(below, 2 * lower, root - b)
         den = np.where(below, b + root, 2 * upper)
+        centre = np.where(below, c1, c2)
         with np.errstate(divide="ignore", over="ignore", under="ignore"):
-            s = np.where(below, c1, c2) + np.log(num / den) / (2 * beta)
+            s = centre + np.log(num / den) / 2 / beta
             bad = ~np.isfinite(s)
             if bad.any():
                 # The ratio left the float range (a subnormal X or U): take it as a difference of
-                # logs. Only x = q1 with kappa underflowed is left, where P is flat to the last
-                # digit; its large-beta root, from h2 expit(a2) = h1 expit(-a1), is used there.
-                s[bad] = np.where(below, c1, c2)[bad] + (
-                    np.log(num[bad]) - np.log(den[bad])
-                ) / (2 * beta)
+                # logs. Only x = q1 with r underflowed is left (b = 0 and D = 0), where P is flat
+                # to the last digit; its large-beta root, from h2 expit(a2) = h1 expit(-a1), is
+                # used there.
+                s[bad] = centre[bad] + (np.log(num[bad]) - np.log(den[bad])) / 2 / beta
                 flat = ~np.isfinite(s)
-                s[flat] = 0.5 * (c1 + c2) + np.log(h1 / h2) / (4 * beta)
+                s[flat] = 0.5 * (c1 + c2) + np.log(h1 / h2) / 4 / beta
         return s
 
     def _potential(self, x, beta):
@@ -467,7 +471,7 @@ class ShiftedTanh(IntervalMap):
         s = self._inverse_block(v.interior(x, self.lo, self.hi, np.dtype(np.float64)), beta)
         tail = np.zeros_like(s)
         for c, h in zip(self._midpoints, self._steps, strict=True):  # one contiguous pass a step
-            tail += h / (2 * beta) * log_cosh(beta * (s - c))
+            tail += h / 2 * _log_cosh_over_beta(s - c, beta)
         return (x - self.lo - 0.5 * self._span) * s - tail
 
     def _bregman_block(self, p, q, beta):
@@ -478,11 +482,24 @@ class ShiftedTanh(IntervalMap):
         sq = self._inverse_block(v.interior(q, self.lo, self.hi, f64), beta)
         out = np.zeros_like(sp)
         for c, h in zip(self._midpoints, self._steps, strict=True):
-            ap, aq = beta * (sp - c), beta * (sq - c)
-            terms = log_cosh(aq) - log_cosh(ap) - np.tanh(ap) * (aq - ap)
-            out += h / (2 * beta) * np.maximum(terms, 0.0)
+            dp, dq = sp - c, sq - c
+            terms = (
+                _log_cosh_over_beta(dq, beta)
+                - _log_cosh_over_beta(dp, beta)
+                - np.tanh(beta * dp) * (dq - dp)
+            )
+            out += h / 2 * np.maximum(terms, 0.0)
         q_on_boundary = (q <= self.lo) | (q >= self.hi)
         return np.where(q_on_boundary & (p != q), np.inf, np.where(p == q, 0.0, out))
+
+
+def _log_cosh_over_beta(d, beta):
+    """log cosh(beta d) / beta = |d| + (log1p(exp(-2 beta |d|)) - log 2) / beta, with no product
+    beta d that could overflow and no factor 1 / (2 beta) that could be subnormal (beta up to the
+    largest float)."""
+    d = np.abs(d)
+    with np.errstate(over="ignore", under="ignore"):
+        return d + (np.log1p(np.exp(-2 * (beta * d))) - np.log(2.0)) / beta
 
 
 def _blockwise(fn, *arrays, block: int = 1 << 14):

@@ -506,3 +506,28 @@ def test_chapter_3_closed_form_of_the_shifted_tanh_inverse(fraction, beta):
     # both are roots to what the conditioning of P allows: 1e-12 in w, divided by the slope
     assert abs(printed - root) <= 1e-12 / slope + 1e-12
     assert abs(ShiftedTanh().inverse(np.array([w]), beta)[0] - root) <= 1e-12 / slope + 1e-12
+
+
+@pytest.mark.parametrize("levels", [(-1.0, 0.99, 1.0), (-1.0, -0.999, 1.0), (0.0, 1e-6, 1.0)])
+def test_three_level_inverse_at_the_middle_level_where_kappa_turns_subnormal(levels):
+    # Around beta (c2 - c1) = 354..372 kappa = exp(-2 beta (c2 - c1)) is subnormal: the middle
+    # level must still map back onto its own plateau (an earlier form landed on a step there).
+    m = ShiftedTanh(levels)
+    c = m._midpoints
+    for scale in np.linspace(340, 380, 41):
+        beta = scale / (c[1] - c[0])
+        x = np.array([levels[1]])
+        s = m.inverse(x, beta)
+        assert m.project(s, beta)[0] == pytest.approx(levels[1], abs=1e-12), beta
+        assert m.md_step(x, np.zeros(1), 0.1, beta)[0] == pytest.approx(levels[1], abs=1e-12)
+
+
+def test_shifted_tanh_is_finite_and_right_up_to_the_largest_beta():
+    # 2 beta and 1 / (2 beta) are never formed: beta = 1.7e308 still inverts, and the potential
+    # and divergence keep their large-beta limits (Phi -> the piecewise-linear x s at the plateaus).
+    m, uneven = ShiftedTanh(), ShiftedTanh((-1.0, 1.0, 5.0))
+    x = np.array([-0.5, 0.3, 0.9])
+    for beta in (1e300, 1e308, 1.7e308):
+        assert uneven.project(uneven.inverse(np.array([0.5]), beta), beta)[0] == 0.5
+        np.testing.assert_allclose(m.potential(x, beta), m.potential(x, 1e6), atol=1e-5)
+        assert np.all(np.isfinite(m.bregman(x, x[::-1], beta)))

@@ -144,3 +144,44 @@ def test_a_state_dict_in_the_earlier_layout_is_refused():
     sd["state"][0]["primal"] = torch.zeros(4)
     with pytest.raises(ValueError, match="'primal'.*earlier version"):
         make_optimizer([nn.Parameter(torch.randn(4))], "md-tanh").load_state_dict(sd)
+
+
+def test_a_state_dict_of_another_plane_layout_is_refused_not_misread():
+    # Plain pmf steps one plane (moments of the weight's shape); the released Jacobian and a
+    # user's own base class step both. Loading one into the other must not run on moments of
+    # the wrong shape (that read memory out of bounds).
+    p = nn.Parameter(torch.randn(5))
+    opt = make_optimizer([p], "pmf")
+    p.grad = torch.randn(5)
+    opt.step()
+    sd = opt.state_dict()
+    released = make_optimizer([nn.Parameter(torch.randn(5))], "pmf", pmf_jacobian="released")
+    with pytest.raises(ValueError, match="pmf_jacobian"):
+        released.load_state_dict(sd)
+
+    class MyAdam(torch.optim.Adam):
+        pass
+
+    with pytest.raises(ValueError, match="shape"):
+        make_optimizer([nn.Parameter(torch.randn(5))], "pmf", base=MyAdam).load_state_dict(sd)
+
+
+def test_released_pmf_jacobian_resumes_although_its_planes_drift_apart():
+    p = nn.Parameter(torch.randn(5))
+    opt = make_optimizer([p], "pmf", pmf_jacobian="released")
+    for _ in range(3):
+        p.grad = torch.randn(5)
+        opt.step()
+    latent = opt.state[p]["latent"]
+    assert not torch.equal(latent[0], -latent[1])
+    q = nn.Parameter(p.detach().clone())
+    make_optimizer([q], "pmf", pmf_jacobian="released").load_state_dict(opt.state_dict())
+    assert torch.equal(q, p)
+
+
+def test_bc_gate_converts_a_low_precision_gradient_into_its_buffer():
+    x = torch.tensor([-1.5, -1.0, 0.2, 1.0, 1.5])
+    g = torch.ones(5, dtype=torch.bfloat16)
+    out = torch.empty(5)
+    assert bc_gate(g, x, (-1.0, 1.0), out) is out
+    assert out.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]

@@ -227,7 +227,9 @@ class QuantOptimizer(torch.optim.Optimizer):
         route_key = entry.route
         if method == "bc" and not bc_clip_grad:
             route_key = "ste"  # BinaryConnect without gradient cancellation
-        self._step_count = 0
+        # In a one-element list, not an int attribute: torch.compile of ``step`` drops an
+        # assignment to an attribute it has read (seen with torch 2.13), but keeps this update.
+        self._steps_done = [0]
         self._rounded = False
         self._soft_backup: list[torch.Tensor] | None = None
         self._grad_buffers: dict[torch.Tensor, torch.Tensor] = {}
@@ -322,7 +324,7 @@ class QuantOptimizer(torch.optim.Optimizer):
     @property
     def step_count(self) -> int:
         """Number of completed ``step()`` calls."""
-        return self._step_count
+        return self._steps_done[0]
 
     def beta_at(self, t: int) -> float:
         """Annealing value used by the t-th step (and by the weights the model holds before it)."""
@@ -336,12 +338,12 @@ class QuantOptimizer(torch.optim.Optimizer):
     @property
     def beta(self) -> float:
         """Current annealing value: the one the model's weights were projected with."""
-        return self.beta_at(self._step_count)
+        return self.beta_at(self._steps_done[0])
 
     @property
     def reg_lambda(self) -> float:
         """ProxQuant's regularisation strength for the next step: ``pq_lambda * (t + 1)``."""
-        return self.pq_lambda * (self._step_count + 1)
+        return self.pq_lambda * (self._steps_done[0] + 1)
 
     # ------------------------------------------------------------------------------------------
     # the step
@@ -380,7 +382,7 @@ class QuantOptimizer(torch.optim.Optimizer):
             )
         if self.check_finite:
             self._check_finite()
-        t = self._step_count
+        t = self._steps_done[0]
         beta, beta_next = self.beta_at(t), self.beta_at(t + 1)
         reg_lambda = self.pq_lambda * (t + 1)
         compiling = torch.compiler.is_compiling()
@@ -434,7 +436,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                 # dict, so that opt.state[p] shows the latent and the moments together.
                 inner.update(state)
                 self.state[p] = inner
-        self._step_count = t + 1
+        self._steps_done[0] = t + 1
         return loss
 
     # ------------------------------------------------------------------------------------------
@@ -489,12 +491,14 @@ class QuantOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def primal(self, p: torch.Tensor) -> torch.Tensor:
-        """The primal point of quantized parameter ``p`` at the current beta: x in w-space (what
-        the model holds, before any cast to its dtype), the probabilities u (level axis first) in
-        u-space. The stored primal where the method keeps one, else P_beta(latent)."""
+        """The primal point of quantized parameter ``p`` at the current beta, a new tensor: x in
+        w-space, the probabilities u (level axis first) in u-space; the stored primal where the
+        method keeps one, else P_beta(latent) in the latent's precision. The model holds its
+        weights, written by the step's own kernels (on the CPU in float32 the two-level tanh goes
+        through the sigmoid), so they may differ from this in the last bit or two."""
         for q, state, proj, route in self._quantized():
             if q is p:
-                return route.primal(proj, state, self.beta)
+                return route.primal(proj, state, self.beta).clone()
         raise ValueError("p is not a quantized parameter of this optimizer")
 
     @contextmanager
@@ -552,8 +556,9 @@ class QuantOptimizer(torch.optim.Optimizer):
             method=self.method,
             quantizer=self.quantizer,
             levels=list(self.levels),
-            step=self._step_count,
+            step=self._steps_done[0],
             beta=self.beta,
+            pmf_jacobian=self.pmf_jacobian,
         )
         return sd
 
@@ -569,6 +574,12 @@ class QuantOptimizer(torch.optim.Optimizer):
             raise ValueError(
                 f"state_dict is for (method, quantizer, levels) = {theirs}, "
                 f"this optimizer is {mine}"
+            )
+        saved_jacobian = quant.get("pmf_jacobian", self.pmf_jacobian)
+        if self.method == "pmf" and saved_jacobian != self.pmf_jacobian:
+            raise ValueError(
+                f"state_dict is for pmf_jacobian={saved_jacobian!r}, this optimizer uses "
+                f"{self.pmf_jacobian!r}"
             )
         saved_groups = state_dict["param_groups"]
         if [len(g["params"]) for g in saved_groups] != [
@@ -617,7 +628,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                     self.state[p] = inner
                 else:
                     self.state[p] = {k: state[k] for k in _STATE_KEYS if k in state}
-        self._step_count = int(quant["step"])
+        self._steps_done[0] = int(quant["step"])
         self._write_all()
 
 
@@ -629,12 +640,24 @@ def _check_saved_layout(entry: dict, mine: dict, proj, index) -> None:
     if "primal" in entry and "primal" not in mine:
         raise ValueError(f"state_dict holds a 'primal' for parameter {index}; {stale}")
     latent = entry["latent"]
-    if getattr(proj, "antisymmetric", False) and latent.shape == mine["latent"].shape and (
+    if getattr(proj, "one_plane", False) and latent.shape == mine["latent"].shape and (
         not torch.equal(latent[0], -latent[1])
     ):
         raise ValueError(
             f"state_dict's latent of parameter {index} is not antisymmetric (u~_0 = -u~_1); {stale}"
         )
+    # The base optimizer's tensors (moments) have the shape of what it steps: the latent, or
+    # one plane of it (see quantize.Softmax). Another layout would be read out of bounds.
+    stepped = tuple(proj.handle(mine["latent"]).shape)
+    for key, value in entry.items():
+        if key not in _STATE_KEYS and torch.is_tensor(value) and value.dim() > 0 and (
+            tuple(value.shape) != stepped
+        ):
+            raise ValueError(
+                f"state_dict's {key!r} of parameter {index} has shape {tuple(value.shape)}, "
+                f"this optimizer steps a tensor of shape {stepped} (another base optimizer "
+                "class, pmf_jacobian or levels wrote it)"
+            )
 
 
 def _odd_bases() -> tuple[type[torch.optim.Optimizer], ...]:

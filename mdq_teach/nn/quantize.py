@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 BISECTION_STEPS = 80  # halves a bracket of width < 2**7 down to below float64 resolution
@@ -251,34 +252,35 @@ def bc_gate(g: torch.Tensor, x: torch.Tensor, levels: tuple[float, ...], out=Non
     """BinaryConnect's gradient cancellation: g where q_0 <= x <= q_{d-1}, else 0.
 
     One fused kernel: hardtanh's backward passes the gradient strictly between its bounds, so
-    bounds one float outside the hull (in x's dtype) keep the hull's ends inside. A NaN in x
-    passes g (a NaN latent is already beyond repair; the step does not hide it). Without ``out``
-    it is :func:`bc_inside` times g.
+    bounds one float outside the hull (in x's dtype) keep the hull's ends inside. Where x is NaN
+    the result is unspecified (0 or g: the CPU kernel's vector and scalar paths differ); a NaN
+    latent is beyond repair either way. A gradient of another dtype (a bfloat16 model) is first
+    converted into ``out``.
     """
-    if g.dtype != x.dtype or g.shape != x.shape:
-        return bc_inside(x, levels).mul_(g)
+    if x.dtype not in _HULL_DTYPES or g.shape != x.shape:
+        gate = bc_inside(x, levels).mul_(g)
+        return gate if out is None else out.copy_(gate)
+    if g.dtype != x.dtype:
+        g = g.to(x.dtype) if out is None else out.copy_(g)
     below, above = _outside_hull(levels, x.dtype)
     if out is None:
         return torch.ops.aten.hardtanh_backward(g, x, below, above)
     return torch.ops.aten.hardtanh_backward.grad_input(g, x, below, above, grad_input=out)
 
 
-_HULL_BOUNDS: dict = {}
+_HULL_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def _outside_hull(levels: tuple[float, ...], dtype: torch.dtype) -> tuple[float, float]:
     """The floats of ``dtype`` next below q_0 and next above q_{d-1}, as Python numbers.
 
-    Computed once per (levels, dtype) on the CPU, so a step never reads a tensor back (that
-    would be a host sync, and a graph break under torch.compile).
+    Computed with numpy, never from a tensor, so a step neither reads a tensor back (a host
+    sync) nor breaks a torch.compile graph.
     """
-    key = (levels, dtype)
-    if key not in _HULL_BOUNDS:
-        ends = torch.tensor([levels[0], levels[-1]], dtype=dtype)
-        far = torch.tensor([-math.inf, math.inf], dtype=dtype)
-        below, above = torch.nextafter(ends, far).tolist()
-        _HULL_BOUNDS[key] = (below, above)
-    return _HULL_BOUNDS[key]
+    kind = _HULL_DTYPES[dtype]
+    below = np.nextafter(kind(levels[0]), kind(-np.inf))
+    above = np.nextafter(kind(levels[-1]), kind(np.inf))
+    return float(below), float(above)
 
 
 def bc_inside(x: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
