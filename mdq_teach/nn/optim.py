@@ -29,7 +29,8 @@ torch-native behaviour:
   every small update in its latent and sees ``P_beta(latent)`` rounded to bfloat16.
 * A parameter with ``requires_grad=False`` or ``grad is None`` is skipped by ``step()``: neither
   its latent nor its weight moves (md-tanh and md-softmax only rescale their dual latent by
-  beta_t / beta_t+1 when beta changes, so that it keeps naming the same, unmoved, primal).
+  beta_t / beta_t+1 when beta changes, about the levels' midpoint for tanh, so that it keeps
+  naming the same, unmoved, primal).
 * ``defaults`` and every param group carry the base optimizer's hyperparameters (``lr``,
   ``betas``, ``momentum``, ...), so any ``torch.optim.lr_scheduler`` (``OneCycleLR`` with its
   defaults included) drives the inner step.
@@ -54,7 +55,8 @@ Initialisation (Algorithms 1 and 2 of the paper): the model's float weight ``w0`
 latent, ``x~ = w0`` in w-space and ``u~_k = q_k w0 - q_k^2 / 2`` in u-space (a bump of probability
 centred on ``w0``; ``u~_k = q_k w0`` for two symmetric levels, the same softmax); the model then
 holds ``P_beta_0(x~)`` (for ProxQuant, ``w0`` unchanged). The mirror methods take the dual of
-that point, so a weight saturated at construction sits within an ulp of its level.
+that point, so a weight saturated at construction sits within a few units of roundoff (of the
+gap between the levels) of its level.
 """
 
 from __future__ import annotations

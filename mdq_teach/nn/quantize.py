@@ -954,10 +954,11 @@ class KeptDualMirror(Mirror):
 
     The same iterates as :class:`Mirror` up to float rounding, without a logarithm (softmax) or
     an atanh (tanh) per step: the latent holds x~ = P_beta^{-1}(x) for the current beta (for
-    softmax in the representative :meth:`Softmax.inverse_into` gives, log(u) / beta, or
-    (0, log(u_1 / u_0) / beta) for two levels), the base optimizer moves it, and the
-    projection's ``mirror_finish`` writes the new primal and weights and turns the latent into
-    the dual of the new primal at the next step's beta. So weight decay acts on the same dual
+    softmax in the representative :meth:`Softmax.inverse_into` gives: log(u) / beta,
+    (0, log(u_1 / u_0) / beta) for two levels, (-v, v) with v = log(u_1 / u_0) / (2 beta) for two
+    symmetric levels), the base optimizer moves it, and the projection's ``mirror_finish`` writes
+    the new weights and turns the latent into the dual of the new primal at the next step's
+    beta. So weight decay acts on the same dual
     point as in :class:`Mirror`. When beta changes the latent is rescaled to the new beta, also
     for a parameter the step skips (its primal and weight do not move; the latent is the same
     dual point at the new beta). A projection without a kept-dual form (the shifted tanh of 3+
