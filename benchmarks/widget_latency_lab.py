@@ -1,17 +1,24 @@
 """Slider-to-pixels latency of every explorer control in a real JupyterLab, and updates per second
 during a continuous drag.
 
-Starts JupyterLab from this environment (127.0.0.1, token, free port) on a copy of the book, opens
-chapters 3, 5, 7 and 9 by double-click in Debian's Chromium (Playwright), runs each up to its
-explorer (chapter 9's training is not run), then for every control: ``-n`` single steps (an arrow
-key on a slider handle, the next option of a dropdown), each timed in the page from the input event
-to the first animation frame whose canvas pixels differ; and for every slider one drag across the
-track, counting the frames whose pixels changed. Also prints the kernel's own render time per
-event (the mathematics, the blit and the PNG of the changed pixels).
+Starts JupyterLab from this environment (127.0.0.1, token, free port, JupyterLab's default
+settings) on a copy of the book, opens chapters 3, 5, 7 and 9 by double-click in Debian's Chromium
+(Playwright), runs each up to its explorer (chapter 9's training is not run), then for every
+control: ``-n`` single steps (an arrow key on a slider handle, the next option of a dropdown), each
+timed in the page from the input event to the first animation frame whose canvas pixels differ;
+and for every slider one drag across the whole track (left end to right end, 40 mouse moves, about
+1.5 s), counting the frames whose pixels changed and the slider values the drag passed through.
+
+Then it splits each single step's time into phases, from the kernel's own clock (when the event
+reached the explorer, when its render started and ended) and the page's (when each WebSocket
+message arrived): to kernel, queued, render (mathematics, blit, PNG of the changed pixels, send),
+relay (render end to the last message before the pixels changed: the Jupyter server forwarding)
+and draw (the browser decoding and painting). One machine, one clock: the phases add up.
 
 Targets: median <= 100 ms and p90 <= 200 ms per control, >= 10 updates per second in a drag.
 
 Usage: .venv/bin/python benchmarks/widget_latency_lab.py [-n 15] [--chapters 3 5 7 9]
+       [--windowing none]  (JupyterLab's notebook windowing; default: JupyterLab's default)
 """
 
 from __future__ import annotations

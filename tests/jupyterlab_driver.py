@@ -350,21 +350,30 @@ def time_to_pixels(page, output, kind: str, control, forward=True, timeout_s=10.
 
 
 def drag(page, output, handle, steps: int = 40) -> dict:
-    """Drag a slider handle across its track at constant speed; count figure updates, and the
-    slider values the drag passed through (no more updates than values are possible)."""
+    """Drag a slider handle across its whole track, from the left end to the right end, at
+    constant speed; count figure updates, and the slider values the drag passed through (no
+    more updates than values are possible). The handle goes back where it was afterwards."""
     box = handle.bounding_box()
     track = handle.locator("xpath=ancestor::*[contains(@class,'noUi-target')][1]").bounding_box()
     y = box["y"] + box["height"] / 2
-    x0 = box["x"] + box["width"] / 2
+    x_start = box["x"] + box["width"] / 2
+    x0 = track["x"] + 0.02 * track["width"]
     x1 = track["x"] + 0.98 * track["width"]
-    if x1 - x0 < 0.4 * track["width"]:
-        x1 = track["x"] + 0.02 * track["width"]  # near the right end: drag to the left instead
+
+    def slide(a, b, n):
+        page.mouse.move(a, y)
+        page.mouse.down()
+        page.mouse.move(b, y, steps=n)
+        page.mouse.up()
+
+    slide(x_start, x0, 5)  # to the left end, then let the kernel settle
+    time.sleep(1.5)
     page.mouse.move(x0, y)
     page.mouse.down()
     output.evaluate(_WATCH_JS)
     t0 = page.evaluate("() => performance.now()")
     # Playwright sends the moves itself, each a round trip to the browser (25-40 ms on this busy
-    # machine): 40 steps take 1-1.5 s, and pass through more slider values than 10 a second.
+    # machine): 40 steps take 1-1.5 s, about as fast as a hand sweeps a slider in class.
     page.mouse.move(x1, y, steps=steps)
     t1 = page.evaluate("() => performance.now()")
     page.mouse.up()
@@ -374,10 +383,7 @@ def drag(page, output, handle, steps: int = 40) -> dict:
     )
     # Back to the start: a slider left at an end can make the next control change nothing
     # (chapter 7 with x~0 = -1.45 starts every method at the minimiser, whatever eta is).
-    page.mouse.move(x1, y)
-    page.mouse.down()
-    page.mouse.move(x0, y, steps=10)
-    page.mouse.up()
+    slide(x1, x_start, 10)
     time.sleep(1.0)
     during = [t for t in changes if t0 <= t <= t1]
     seconds = (t1 - t0) / 1000

@@ -39,6 +39,30 @@ def _heavy_after(cells, index) -> bool:
     return any("train(" in c["source"] for c in cells[index + 1 :] if c["type"] == "code")
 
 
+# What a reader must not see in rendered prose: a glue key or an unevaluated {eval} expression (the
+# values show once the cell has run), or a formula KaTeX (jupyterlab-myst) or MathJax could not
+# typeset (an undefined macro, say).
+_RAW_MARKUP_JS = """
+(upto) => {
+  const cells = window.jupyterapp.shell.currentWidget.content.widgets;
+  const found = [];
+  cells.forEach((cell, i) => {
+    if (cell.model.type !== 'markdown' || i > upto) return;
+    const node = cell.node;
+    const text = node.querySelector('.jp-MarkdownOutput, .jp-RenderedMarkdown, .myst');
+    const shown = text ? text.innerText : '';
+    for (const m of shown.matchAll(/\\{glue[^`]*`[^`]*`|glued\\("[^"]*"\\)/g)) {
+      found.push(`cell ${i}: ${m[0]}`);
+    }
+    const bad = node.querySelectorAll(
+      '.katex-error, mjx-merror, [title*="control sequence"], [title*="parse error"]');
+    for (const e of bad) found.push(`cell ${i}: math error ${e.title || e.textContent}`);
+  });
+  return found;
+}
+"""
+
+
 def _exercise_controls(page, cell_index) -> list[str]:
     """Move every control of the explorer in cell ``cell_index``; names of those that did not
     change the figure."""
@@ -89,10 +113,14 @@ def test_chapter_opens_runs_and_every_control_responds(browser_page, lab_root, c
     lab_driver.open_by_double_click(page, f"book/{name}")  # a notebook, not a text editor
     cells = lab_driver.notebook_cells(page)
     index = _explorer_cell(cells)
-    lab_driver.run_cells(page, upto=index if _heavy_after(cells, index) else None)
+    heavy = _heavy_after(cells, index)
+    lab_driver.run_cells(page, upto=index if heavy else None)
     cells = lab_driver.notebook_cells(page)
     assert lab_driver.errors_in(cells) == []
     assert cells[index]["count"] is not None
+    ran = index if heavy else len(cells) - 1
+    page.wait_for_timeout(1000)  # jupyterlab-myst fills in the {eval} values after the run
+    assert page.evaluate(_RAW_MARKUP_JS, ran) == [], f"chapter {chapter}: raw markup in the prose"
     dead = _exercise_controls(page, index)
     assert dead == [], f"chapter {chapter}: moving {dead} did not change the figure"
     lab_driver.save(page)

@@ -174,8 +174,8 @@ class LiveFigure:
 
     ``render(state)`` (given by the explorer) moves the artists to the newest state and returns
     True when an axis range changed (then the whole figure is drawn, else only the animated
-    artists). ``canvas``: "auto" (ipympl in a kernel, PNG otherwise), "ipympl" or "png".
-    """
+    artists). ``canvas``: "auto" (in a kernel the web canvas, else ipympl, else PNG; PNG
+    outside a kernel), "web", "ipympl" or "png". ``prefetch``: see ``_warm``."""
 
     def __init__(self, fig: Figure, animated, render, canvas: str = "auto", prefetch=None):
         import ipywidgets
@@ -197,6 +197,7 @@ class LiveFigure:
         self._arrived = None
         self._background = None
         self._pending = None
+        self._held_readout = None
         # prefetch() -> zero-argument callables that compute (and memoise) the states one step
         # away; they run while the kernel is idle, so the next arrow key finds its data ready.
         self._prefetch, self._warming, self._last_event = prefetch, None, 0.0
@@ -322,8 +323,14 @@ class LiveFigure:
         arrived, self._arrived = self._arrived, None
         start, wall = time.monotonic(), time.time()
         try:
-            changed_range = self._render()
-            self._full_draw() if changed_range else self._blit()
+            self._held_readout = []  # the pixels go out first, the readout's text after them
+            try:
+                changed_range = self._render()
+                self._full_draw() if changed_range else self._blit()
+            finally:
+                held, self._held_readout = self._held_readout, None
+                if held:
+                    self._set_readout(held[-1])
             self.renders += 1
             ms = 1e3 * (time.monotonic() - start)
             self.render_ms.append(ms)
@@ -365,6 +372,12 @@ class LiveFigure:
 
     # -- projector
     def show_readout(self, text: str) -> None:
+        if self._held_readout is not None:
+            self._held_readout.append(text)  # during a render: sent once the pixels are
+        else:
+            self._set_readout(text)
+
+    def _set_readout(self, text: str) -> None:
         size = round(100 * get_scale())
         self.readout.value = f'<span style="font-size:{size}%">{text}</span>'
 
