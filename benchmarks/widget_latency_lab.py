@@ -1,7 +1,7 @@
 """Slider-to-pixels latency of every explorer control in a real JupyterLab, and updates per second
 during a continuous drag.
 
-Starts JupyterLab from this environment (127.0.0.1, token, free port, JupyterLab's default
+Starts JupyterLab from this environment (127.0.0.1, token, free port, the project's JupyterLab
 settings) on a copy of the book, opens chapters 3, 5, 7 and 9 by double-click in Debian's Chromium
 (Playwright), runs each up to its explorer (chapter 9's training is not run), then for every
 control: ``-n`` single steps (an arrow key on a slider handle, the next option of a dropdown), each
@@ -18,7 +18,7 @@ and draw (the browser decoding and painting). One machine, one clock: the phases
 Targets: median <= 100 ms and p90 <= 200 ms per control, >= 10 updates per second in a drag.
 
 Usage: .venv/bin/python benchmarks/widget_latency_lab.py [-n 15] [--chapters 3 5 7 9]
-       [--windowing none]  (JupyterLab's notebook windowing; default: JupyterLab's default)
+       [--windowing default]  (JupyterLab's notebook windowing; default: the project's)
 """
 
 from __future__ import annotations
@@ -132,8 +132,9 @@ def main(argv=None) -> int:
         "--chapters", type=int, nargs="+", default=sorted(lab_driver.WIDGET_CHAPTERS)
     )
     parser.add_argument(
-        "--windowing", choices=("contentVisibility", "none", "full", "defer"), default=None,
-        help="JupyterLab's notebook windowing mode (default: JupyterLab's own default)",
+        "--windowing", choices=("default", "contentVisibility", "none", "full", "defer"),
+        default=None, help="JupyterLab's notebook windowing mode (default: the project's, as "
+        "mdq_teach.widgets.labsetup sets it; 'default': JupyterLab's own)",
     )
     args = parser.parse_args(argv)
     if args.n < 1:

@@ -124,7 +124,11 @@ class JupyterLab:
         (settings / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False})
         )
-        if self.windowing:  # else JupyterLab's default, as a teacher has it
+        if self.windowing is None:  # as `make` sets JupyterLab up for a teacher
+            from mdq_teach.widgets.labsetup import WINDOWING_MODE
+
+            self.windowing = WINDOWING_MODE
+        if self.windowing != "default":  # "default": JupyterLab's own
             settings_dir = self.env["JUPYTERLAB_SETTINGS_DIR"]
             notebook = Path(settings_dir, "@jupyterlab", "notebook-extension")
             notebook.mkdir(parents=True, exist_ok=True)
