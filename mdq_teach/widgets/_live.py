@@ -10,11 +10,12 @@ again), so an explorer
   only them (blitting); a full draw happens only when an axis range must change, and it refreshes
   the background through the ``draw_event``;
 - shows the figure on the web canvas (a kernel running and ``anywidget`` installed): the whole
-  figure once, then per event only the smallest rectangle of changed pixels, as a PNG the browser
-  decodes off its main thread and draws in place. (ipympl, the fallback, spends 16-50 ms of the
-  page's main thread per image re-encoding its whole canvas; in the book build, tests, or a
-  JupyterLab without either, the figure is PNG bytes in an ``ipywidgets.Image``.) Either way the
-  figure is not pyplot's, so no later cell and no inline backend draws it a second time;
+  figure once, then per event only the smallest rectangle of changed pixels, as zlib-compressed
+  RGBA that the page inflates and puts in place (``_WEB_CANVAS_JS`` says why not PNG). (ipympl,
+  the fallback, spends 16-50 ms of the page's main thread per image re-encoding its whole canvas;
+  in the book build, tests, or a JupyterLab without either, the figure is PNG bytes in an
+  ``ipywidgets.Image``.) Either way the figure is not pyplot's, so no later cell and no inline
+  backend draws it a second time;
 - coalesces events: a drag sends a value per pixel; the handler only records that the state
   changed, and one render is scheduled on the kernel's event loop. It reads the newest state and
   starts as soon as the previous render has finished (no fixed interval: a render costs more than a
@@ -250,7 +251,7 @@ class LiveFigure:
         if self.mode == "png":
             self._send_png()
         elif self.mode == "web":
-            self._send_frame()
+            self._send_patch()  # a whole new frame only when the size changed
 
     def _blit(self) -> None:
         if self._background is None:
@@ -282,7 +283,8 @@ class LiveFigure:
 
     def _send_patch(self, everything: bool = False) -> None:
         """The smallest rectangle holding every pixel that changed since the last one sent, as
-        a custom message ``{"type": "patch", "x", "y"}`` with a PNG buffer."""
+        a custom message ``{"type": "patch", "x", "y", "w", "h"}`` whose buffer is its RGBA
+        pixels, row by row, compressed with zlib (level 1: a few ms)."""
         pixels = self._pixels()
         if self._shown is None or self._shown.shape != pixels.shape:
             return self._send_frame()
@@ -294,8 +296,10 @@ class LiveFigure:
         r0, r1, c0, c1 = rect
         crop = np.ascontiguousarray(pixels[r0:r1, c0:c1])
         self._shown[r0:r1, c0:c1] = crop
-        png = png_rgba(crop.view(np.uint8).reshape(r1 - r0, c1 - c0, 4))
-        self.widget.send({"type": "patch", "x": int(c0), "y": int(r0)}, buffers=[png])
+        self.widget.send(
+            {"type": "patch", "x": int(c0), "y": int(r0), "w": int(c1 - c0), "h": int(r1 - r0)},
+            buffers=[zlib.compress(crop.tobytes(), 1)],
+        )
 
     def _on_web_message(self, widget, content, buffers) -> None:
         if isinstance(content, dict) and content.get("type") == "refresh":
@@ -413,10 +417,31 @@ def changed_rect(old: np.ndarray, new: np.ndarray):
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-# The browser side of the web canvas. A patch is decoded off the main thread (createImageBitmap)
-# and drawn in arrival order; nothing else runs per event (ipympl 0.10 also re-encodes its whole
-# canvas as a data URL for every image it receives: 16-50 ms of the page's main thread here).
+# The browser side of the web canvas. The first frame is a PNG; every patch after it is raw RGBA
+# pixels compressed with zlib, inflated in the page (DecompressionStream) and put in place with
+# putImageData, in arrival order. No Blob is involved: Chromium reads a Blob back through its
+# browser process before decoding it, which took 30 ms of every update on this busy machine
+# (createImageBitmap of a PNG), and ipympl 0.10 also re-encodes its whole canvas as a data URL
+# for every image it receives (16-50 ms of the page's main thread).
 _WEB_CANVAS_JS = """
+async function inflate(view) {
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const input = new ReadableStream({ start(c) { c.enqueue(bytes); c.close(); } });
+  const reader = input.pipeThrough(new DecompressionStream("deflate")).getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  const out = new Uint8ClampedArray(size);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+
 function render({ model, el }) {
   const canvas = document.createElement("canvas");
   canvas.className = "mdq-live-canvas";
@@ -431,20 +456,24 @@ function render({ model, el }) {
   };
   size();
   let chain = Promise.resolve();
-  const paint = (bytes, x, y) => {
-    if (!bytes || !bytes.byteLength) return;
-    const decoded = createImageBitmap(new Blob([bytes], { type: "image/png" }));
-    chain = Promise.all([decoded, chain]).then(([image]) => {
-      ctx.drawImage(image, x, y);
-      image.close();
-    }).catch((err) => console.error("mdq-teach canvas:", err));
+  const then = (work, draw) => {
+    chain = Promise.all([work, chain]).then(([done]) => draw(done))
+      .catch((err) => console.error("mdq-teach canvas:", err));
   };
   const onFrame = () => {
-    size();
-    paint(model.get("frame"), 0, 0);
+    const png = model.get("frame");
+    if (!png || !png.byteLength) return;
+    then(createImageBitmap(new Blob([png], { type: "image/png" })), (image) => {
+      size();
+      ctx.drawImage(image, 0, 0);
+      image.close();
+    });
   };
   const onPatch = (msg, buffers) => {
-    if (msg && msg.type === "patch") paint(buffers[0], msg.x, msg.y);
+    if (!msg || msg.type !== "patch") return;
+    then(inflate(buffers[0]), (pixels) => {
+      ctx.putImageData(new ImageData(pixels, msg.w, msg.h), msg.x, msg.y);
+    });
   };
   onFrame();
   model.on("change:frame", onFrame);
