@@ -359,3 +359,21 @@ def test_idle_kernel_computes_the_neighbouring_states_before_they_are_asked_for(
     box.sliders["cap"].value = 22.4  # a neighbour: found ready, nothing computed
     assert len(calls) == n and box.live.renders == 2
     assert box.live.errors.outputs == ()
+
+
+def test_a_sweep_across_a_slider_changes_the_axis_range_a_few_times_only():
+    # Each new range is a full draw (100-300 ms on a busy 2-core machine): a drag of chapter 7's
+    # beta from end to end, which keeps pushing the objectives up, may widen the axis only a few
+    # times; widening by 5% at a time took 7 full draws.
+    box = toy_widget.explorer(beta=4.0, x_tilde0=1.2, eta=0.1, steps=100, canvas="png")
+    full = []
+    original = box.live._full_draw
+    box.live._full_draw = lambda: (full.append(1), original())
+    values = [v for _, v in box.sliders["beta"].options]
+    for v in values + values[::-1]:
+        box.sliders["beta"].value = v
+    assert box.live.renders == 2 * len(values) - 1
+    assert len(full) <= 3
+    left = box.figure.axes[0]
+    top = max(np.nanmax(np.asarray(line.get_ydata(), float)) for line in left.lines)
+    assert left.get_ylim()[1] >= top  # every curve still fits

@@ -627,10 +627,13 @@ def fit_limits(
     if inside and (not shrink or span >= 0.25 * (cur_b - cur_a)):
         return False
     if not shrink:
-        a, b = min(a, cur_a), max(b, cur_b)
-        span = b - a
-        extra = pad * span
-        set_(finv(a - extra), finv(b + extra))
+        # Only the side the data left moves, with a quarter of the new span as headroom: a drag
+        # that keeps pushing the data out (ch. 7's objectives grow with beta) widens the range a
+        # few times, not at every step (each new range is a full draw, 100-300 ms).
+        span = max(b, cur_b) - min(a, cur_a)
+        lo = a - 0.25 * span if a < cur_a else cur_a
+        hi = b + 0.25 * span if b > cur_b else cur_b
+        set_(finv(lo), finv(hi))
         return True
     extra = (pad + 0.25) * span
     set_(finv(a - extra), finv(b + extra))
