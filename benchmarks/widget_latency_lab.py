@@ -1,17 +1,24 @@
 """Slider-to-pixels latency of every explorer control in a real JupyterLab, and updates per second
 during a continuous drag.
 
-Starts JupyterLab from this environment (127.0.0.1, token, free port) on a copy of the book, opens
-chapters 3, 5, 7 and 9 by double-click in Debian's Chromium (Playwright), runs each up to its
-explorer (chapter 9's training is not run), then for every control: ``-n`` single steps (an arrow
-key on a slider handle, the next option of a dropdown), each timed in the page from the input event
-to the first animation frame whose canvas pixels differ; and for every slider one drag across the
-track, counting the frames whose pixels changed. Also prints the kernel's own render time per
-event (the mathematics, the blit and the PNG of the changed pixels).
+Starts JupyterLab from this environment (127.0.0.1, token, free port, the project's JupyterLab
+settings) on a copy of the book, opens chapters 3, 5, 7 and 9 by double-click in Debian's Chromium
+(Playwright), runs each up to its explorer (chapter 9's training is not run), then for every
+control: ``-n`` single steps (an arrow key on a slider handle, the next option of a dropdown), each
+timed in the page from the input event to the first animation frame whose canvas pixels differ;
+and for every slider one drag across the whole track (left end to right end, 40 mouse moves, about
+1.5 s), counting the frames whose pixels changed and the slider values the drag passed through.
+
+Then it splits each single step's time into phases, from the kernel's own clock (when the event
+reached the explorer, when its render started and ended) and the page's (when each WebSocket
+message arrived): to kernel, queued, render (mathematics, blit, PNG of the changed pixels, send),
+relay (render end to the last message before the pixels changed: the Jupyter server forwarding)
+and draw (the browser decoding and painting). One machine, one clock: the phases add up.
 
 Targets: median <= 100 ms and p90 <= 200 ms per control, >= 10 updates per second in a drag.
 
 Usage: .venv/bin/python benchmarks/widget_latency_lab.py [-n 15] [--chapters 3 5 7 9]
+       [--windowing default]  (JupyterLab's notebook windowing; default: the project's)
 """
 
 from __future__ import annotations
@@ -31,15 +38,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 import jupyterlab_driver as lab_driver  # noqa: E402
 
 TARGET_MEDIAN, TARGET_P90, TARGET_RATE = 100.0, 200.0, 10.0
+PHASES = ("to kernel", "queued", "render", "to pixels", "relay", "draw")
 
 _KERNEL_TIMES = (
     "import json, mdq_teach.widgets._live as L\n"
-    "print(json.dumps([x.render_ms for x in L._explorers if x.render_ms]))"
+    "print(json.dumps([list(x.timeline) for x in L._explorers if x.timeline]))"
 )
 
 
-def _kernel_render_ms(page) -> list[float]:
-    """Render times the kernel recorded for the explorers of the open notebook."""
+def _kernel_timeline(page) -> list[tuple[float, float, float]]:
+    """(arrived, start, end) wall-clock ms of every render the kernel ran for the explorers of
+    the open notebook."""
     page.evaluate(
         """(code) => { const nb = window.jupyterapp.shell.currentWidget.content;
              nb.activeCellIndex = nb.widgets.length - 1;
@@ -53,12 +62,35 @@ def _kernel_render_ms(page) -> list[float]:
         outputs = lab_driver.notebook_cells(page)[-1]["outputs"]
         if outputs:
             text = outputs[0].get("text", "")
-            return [t for series in json.loads(text) for t in series] if text else []
+            return sorted(tuple(t) for series in json.loads(text) for t in series) if text else []
         time.sleep(0.5)
     return []
 
 
-def measure_chapter(page, name: str, n: int) -> tuple[list[dict], list[float]]:
+def phases(steps: list[dict], timeline) -> dict[str, list[float]]:
+    """Split each single step's latency in four: input to the kernel's handler (the browser
+    sends, the server relays), waiting for the loop, the render (math, blit, PNG, send), and
+    from the render's end to changed pixels (the server relays, the browser decodes and draws).
+    A step is matched with the first render whose event arrived after its input."""
+    out = {name: [] for name in PHASES}
+    for s in steps:
+        render = next((r for r in timeline if r[0] >= s["input"] - 1.0), None)
+        if render is None or render[2] > s["pixels"] + 1.0:
+            continue  # the pixels came from elsewhere (a full frame after a resize, say)
+        arrived, start, end = render
+        out["to kernel"].append(arrived - s["input"])
+        out["queued"].append(start - arrived)
+        out["render"].append(end - start)
+        out["to pixels"].append(s["pixels"] - end)
+        # The last WebSocket message before the pixels changed carried them (or came after).
+        last = max((t for t in s["arrivals"] if t >= end - 1.0), default=None)
+        if last is not None:
+            out["relay"].append(last - end)
+            out["draw"].append(s["pixels"] - last)
+    return out
+
+
+def measure_chapter(page, name: str, n: int) -> tuple[list[dict], dict]:
     lab_driver.close_all(page)
     page.locator(".jp-BreadCrumbs-home").click()
     lab_driver.open_by_double_click(page, f"book/{name}")
@@ -69,14 +101,15 @@ def measure_chapter(page, name: str, n: int) -> tuple[list[dict], list[float]]:
     lab_driver.run_cells(page, upto=index)
     output = lab_driver.explorer_output(page, index)
     time.sleep(2.0)  # let the first full frame arrive
-    rows = []
+    rows, steps = [], []
     for kind, control in lab_driver.controls(output):
         label = lab_driver.control_label(control)
         times = []
         for i in range(n):
             forward = (i // 4) % 2 == 0  # four steps right, four left: stay inside the range
             try:
-                times.append(lab_driver.time_to_pixels(page, output, kind, control, forward))
+                steps.append(lab_driver.step(page, output, kind, control, forward))
+                times.append(steps[-1]["ms"])
             except Exception:  # noqa: BLE001 (a step that changed nothing: at an end of the range)
                 pass
             time.sleep(0.3)
@@ -87,7 +120,9 @@ def measure_chapter(page, name: str, n: int) -> tuple[list[dict], list[float]]:
         if kind == "slider":
             row["drag"] = lab_driver.drag(page, output, control)
         rows.append(row)
-    return rows, _kernel_render_ms(page)
+    timeline = _kernel_timeline(page)
+    return rows, {"render": [end - start for _, start, end in timeline],
+                  "phases": phases(steps, timeline)}
 
 
 def main(argv=None) -> int:
@@ -95,6 +130,11 @@ def main(argv=None) -> int:
     parser.add_argument("-n", type=int, default=15, help="single steps per control (default 15)")
     parser.add_argument(
         "--chapters", type=int, nargs="+", default=sorted(lab_driver.WIDGET_CHAPTERS)
+    )
+    parser.add_argument(
+        "--windowing", choices=("default", "contentVisibility", "none", "full", "defer"),
+        default=None, help="JupyterLab's notebook windowing mode (default: the project's, as "
+        "mdq_teach.widgets.labsetup sets it; 'default': JupyterLab's own)",
     )
     args = parser.parse_args(argv)
     if args.n < 1:
@@ -109,7 +149,7 @@ def main(argv=None) -> int:
         shutil.copytree(ROOT / "book", root / "book")
         shutil.copy(ROOT / "jupytext.toml", root / "jupytext.toml")
         rows, kernel = [], {}
-        with lab_driver.JupyterLab(root) as lab, sync_playwright() as p:
+        with lab_driver.JupyterLab(root, windowing=args.windowing) as lab, sync_playwright() as p:
             browser, page = lab_driver.launch_browser(p)
             try:
                 lab_driver.open_lab(page, lab)
@@ -121,7 +161,7 @@ def main(argv=None) -> int:
                 browser.close()
     header = (
         f"{'ch':<3} {'control':<10} {'steps':>5} {'median ms':>10} {'p90 ms':>8} {'max ms':>8}"
-        f" {'drag upd/s':>10} {'drag s':>7}  target"
+        f" {'drag upd/s':>10} {'values/s':>8} {'drag s':>7}  target"
     )
     print(header)
     print("-" * len(header))
@@ -137,16 +177,28 @@ def main(argv=None) -> int:
             else f"{'-':>10} {'-':>8} {'-':>8}"
         )
         dragged = (
-            f"{drag['per_s']:>10.1f} {drag['seconds']:>7.1f}" if drag else f"{'-':>10} {'-':>7}"
+            f"{drag['per_s']:>10.1f} {drag['values_per_s']:>8.1f} {drag['seconds']:>7.1f}"
+            if drag else f"{'-':>10} {'-':>8} {'-':>7}"
         )
         print(f"{r['chapter']:<3} {r['control']:<10} {r['n']:>5} {stats} {dragged}  "
               f"{'ok' if ok else 'MISS'}")
     print()
-    for chapter, times in kernel.items():
-        if times:
-            t = np.array(times)
-            print(f"chapter {chapter}: kernel render per event, median {np.median(t):.0f} ms, "
-                  f"p90 {np.percentile(t, 90):.0f} ms over {t.size} renders")
+    for chapter, k in kernel.items():
+        if k["render"]:
+            t = np.array(k["render"])
+            print(f"chapter {chapter}: kernel render per event (drags included), median "
+                  f"{np.median(t):.0f} ms, p90 {np.percentile(t, 90):.0f} ms over {t.size} renders")
+    print("\nwhere a single step's time goes, median (p90) ms:")
+    print("(to pixels = relay, from the render's end to the last message before the pixels,"
+          " + draw)")
+    print(f"{'ch':<3} {'steps':>5}" + "".join(f" {name:>16}" for name in PHASES))
+    for chapter, k in kernel.items():
+        ph = k["phases"]
+        cells = "".join(
+            f" {np.median(ph[name]):>8.0f} ({np.percentile(ph[name], 90):>4.0f})"
+            if ph[name] else f" {'-':>16}" for name in PHASES
+        )
+        print(f"{chapter:<3} {len(ph['render']):>5}{cells}")
     return 1 if misses else 0
 
 

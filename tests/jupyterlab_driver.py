@@ -57,7 +57,10 @@ _PIXELS_JS = """
 _WATCH_JS = """
 (el) => {
   const pixels = PIXELS;
-  const w = { last: pixels(el), changes: [], inputs: [], stop: false };
+  const w = { last: pixels(el), changes: [], inputs: [], values: [], stop: false };
+  // When a slider's value moved (the values a drag offers the kernel).
+  new MutationObserver(() => { if (!w.stop) w.values.push(performance.now()); })
+    .observe(el, { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
   // When the browser delivered the input: the start of "slider to pixels".
   const note = () => { if (!w.stop) w.inputs.push(performance.now()); };
   for (const type of ['keydown', 'pointermove', 'change']) {
@@ -85,8 +88,12 @@ def free_port() -> int:
 class JupyterLab:
     """``with JupyterLab(root_dir) as lab:`` a server on 127.0.0.1 with a token, stopped at exit."""
 
-    def __init__(self, root_dir: Path, *, env: dict | None = None, bin_dir: Path | None = None):
+    def __init__(
+        self, root_dir: Path, *, env: dict | None = None, bin_dir: Path | None = None,
+        windowing: str | None = None,
+    ):
         self.root_dir = Path(root_dir)
+        self.windowing = windowing
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.bin_dir = Path(bin_dir or Path(sys.executable).parent)
@@ -117,10 +124,17 @@ class JupyterLab:
         (settings / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False})
         )
-        # Render every cell, on screen or not, so an explorer's canvas exists to be measured.
-        notebook = Path(self.env["JUPYTERLAB_SETTINGS_DIR"], "@jupyterlab", "notebook-extension")
-        notebook.mkdir(parents=True, exist_ok=True)
-        (notebook / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+        if self.windowing is None:  # as `make` sets JupyterLab up for a teacher
+            from mdq_teach.widgets.labsetup import WINDOWING_MODE
+
+            self.windowing = WINDOWING_MODE
+        if self.windowing != "default":  # "default": JupyterLab's own
+            settings_dir = self.env["JUPYTERLAB_SETTINGS_DIR"]
+            notebook = Path(settings_dir, "@jupyterlab", "notebook-extension")
+            notebook.mkdir(parents=True, exist_ok=True)
+            (notebook / "tracker.jupyterlab-settings").write_text(
+                json.dumps({"windowingMode": self.windowing})
+            )
         cmd = [
             str(self.bin_dir / "jupyter-lab"),
             "--no-browser",
@@ -171,9 +185,30 @@ class JupyterLab:
         return False
 
 
+# When each WebSocket message reached the page (performance.now() ms, the newest 2000): the
+# benchmark splits "render done to pixels" into the server's relay and the browser's drawing.
+_WS_ARRIVALS_JS = """
+(() => {
+  const arrivals = [];
+  window.__mdqArrivals = arrivals;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', () => {
+        arrivals.push(performance.now());
+        if (arrivals.length > 2000) arrivals.splice(0, 1000);
+      });
+    }
+  };
+})();
+"""
+
+
 def launch_browser(playwright, width: int = 1280, height: int = 900):
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     page = browser.new_page(viewport={"width": width, "height": height})
+    page.add_init_script(_WS_ARRIVALS_JS)
     return browser, page
 
 
@@ -292,55 +327,77 @@ def move(page, kind: str, control, forward: bool = True) -> None:
         control.select_option(index=(current + (1 if forward else -1)) % len(options))
 
 
-def time_to_pixels(page, output, kind: str, control, forward=True, timeout_s=10.0) -> float:
-    """Milliseconds from moving ``control`` to the first changed pixel on screen."""
+def step(page, output, kind: str, control, forward=True, timeout_s=10.0) -> dict:
+    """Move ``control`` once; 'ms' from the input to the first changed pixel on screen, and
+    'input' and 'pixels' as wall-clock milliseconds (to line up with the kernel's timeline)."""
     output.evaluate(_WATCH_JS)
     t0 = page.evaluate("() => performance.now()")
     move(page, kind, control, forward)
     page.wait_for_function(
         "() => window.__mdqWatch.changes.length > 0", timeout=timeout_s * 1000, polling="raf"
     )
-    t_in, t1 = page.evaluate(
-        "() => { const w = window.__mdqWatch; w.stop = true; return [w.inputs[0], w.changes[0]]; }"
+    t_in, t1, origin, arrivals = page.evaluate(
+        """() => { const w = window.__mdqWatch; w.stop = true;
+                   const a = (window.__mdqArrivals || []).filter(t => t <= w.changes[0]);
+                   return [w.inputs[0], w.changes[0], performance.timeOrigin, a.slice(-20)]; }"""
     )
-    return t1 - (t_in if t_in is not None else t0)
+    t_in = t_in if t_in is not None else t0
+    return {
+        "ms": t1 - t_in, "input": origin + t_in, "pixels": origin + t1,
+        "arrivals": [origin + t for t in arrivals if t >= t_in],
+    }
 
 
-def drag(page, output, handle, steps: int = 150) -> dict:
-    """Drag a slider handle across its track at constant speed; count figure updates."""
+def time_to_pixels(page, output, kind: str, control, forward=True, timeout_s=10.0) -> float:
+    """Milliseconds from moving ``control`` to the first changed pixel on screen."""
+    return step(page, output, kind, control, forward, timeout_s)["ms"]
+
+
+def drag(page, output, handle, steps: int = 40) -> dict:
+    """Drag a slider handle across its whole track, from the left end to the right end, at
+    constant speed; count figure updates, and the slider values the drag passed through (no
+    more updates than values are possible). The handle goes back where it was afterwards."""
     box = handle.bounding_box()
     track = handle.locator("xpath=ancestor::*[contains(@class,'noUi-target')][1]").bounding_box()
     y = box["y"] + box["height"] / 2
-    x0 = box["x"] + box["width"] / 2
+    x_start = box["x"] + box["width"] / 2
+    x0 = track["x"] + 0.02 * track["width"]
     x1 = track["x"] + 0.98 * track["width"]
-    if x1 - x0 < 0.4 * track["width"]:
-        x1 = track["x"] + 0.02 * track["width"]  # near the right end: drag to the left instead
+
+    def slide(a, b, n):
+        page.mouse.move(a, y)
+        page.mouse.down()
+        page.mouse.move(b, y, steps=n)
+        page.mouse.up()
+
+    slide(x_start, x0, 5)  # to the left end, then let the kernel settle
+    time.sleep(1.5)
     page.mouse.move(x0, y)
     page.mouse.down()
     output.evaluate(_WATCH_JS)
     t0 = page.evaluate("() => performance.now()")
-    # Playwright sends the moves itself, as fast as this busy machine lets it (about 60 a second).
+    # Playwright sends the moves itself, each a round trip to the browser (25-40 ms on this busy
+    # machine): 40 steps take 1-1.5 s, about as fast as a hand sweeps a slider in class.
     page.mouse.move(x1, y, steps=steps)
     t1 = page.evaluate("() => performance.now()")
     page.mouse.up()
     time.sleep(1.5)
-    changes = page.evaluate(
-        "() => { window.__mdqWatch.stop = true; return window.__mdqWatch.changes; }"
+    changes, values = page.evaluate(
+        "() => { const w = window.__mdqWatch; w.stop = true; return [w.changes, w.values]; }"
     )
     # Back to the start: a slider left at an end can make the next control change nothing
     # (chapter 7 with x~0 = -1.45 starts every method at the minimiser, whatever eta is).
-    page.mouse.move(x1, y)
-    page.mouse.down()
-    page.mouse.move(x0, y, steps=10)
-    page.mouse.up()
+    slide(x1, x_start, 10)
     time.sleep(1.0)
     during = [t for t in changes if t0 <= t <= t1]
     seconds = (t1 - t0) / 1000
+    offered = [t for t in values if t0 <= t <= t1]
     return {
         "seconds": seconds,
         "updates": len(during),
         "after": len(changes) - len(during),
         "per_s": len(during) / seconds,
+        "values_per_s": len(offered) / seconds,
     }
 
 

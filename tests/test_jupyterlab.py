@@ -1,6 +1,8 @@
 """A real JupyterLab from this environment, driven by Debian's Chromium: chapters open as notebooks
-on double-click, run without errors, every explorer control changes the figure, saving does not
-rewrite the chapter, and a downloaded executed .ipynb works in plain JupyterLab too.
+on double-click, run without errors, their prose shows numbers and formulas (no glue key, no
+unevaluated {eval}, no formula KaTeX or MathJax could not typeset), every explorer control changes
+the figure, saving does not rewrite the chapter, and a downloaded executed .ipynb works in plain
+JupyterLab too.
 
 Chapter 9's Fashion-MNIST training (a cell calling ``train(``) is not run: the test runs the cells
 up to the explorer there, so ``make test`` stays short. Timing lives in
@@ -37,6 +39,36 @@ def _explorer_cell(cells) -> int:
 
 def _heavy_after(cells, index) -> bool:
     return any("train(" in c["source"] for c in cells[index + 1 :] if c["type"] == "code")
+
+
+# What a reader must not see in rendered prose: a glue role, an unevaluated or failed {eval}
+# expression (the values show once the cell has run), or a formula KaTeX (jupyterlab-myst) or
+# MathJax could not typeset (an undefined macro, say).
+_RAW_MARKUP_JS = """
+(upto) => {
+  const cells = window.jupyterapp.shell.currentWidget.content.widgets;
+  const found = [];
+  cells.forEach((cell, i) => {
+    if (cell.model.type !== 'markdown' || i > upto) return;
+    const node = cell.node;
+    const text = node.querySelector('.jp-MarkdownOutput, .jp-RenderedMarkdown, .myst');
+    const shown = text ? text.innerText : '';
+    // No JupyterLab extension knows myst-nb's glue roles: it shows their bare key.
+    for (const m of cell.model.sharedModel.getSource().matchAll(/\\{glue:[a-z]*\\}`[^`]*`/g)) {
+      found.push(`cell ${i}: ${m[0]}`);
+    }
+    for (const m of shown.matchAll(/\\{glue[^`]*`[^`]*`|glued\\("[^"]*"\\)/g)) {
+      found.push(`cell ${i}: ${m[0]}`);
+    }
+    const bad = node.querySelectorAll(
+      '.katex-error, mjx-merror, [title*="control sequence"], [title*="parse error"]');
+    for (const e of bad) found.push(`cell ${i}: math error ${e.title || e.textContent}`);
+    const failed = node.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]');
+    for (const e of failed) found.push(`cell ${i}: {eval} error ${e.textContent.slice(0, 120)}`);
+  });
+  return found;
+}
+"""
 
 
 def _exercise_controls(page, cell_index) -> list[str]:
@@ -89,10 +121,14 @@ def test_chapter_opens_runs_and_every_control_responds(browser_page, lab_root, c
     lab_driver.open_by_double_click(page, f"book/{name}")  # a notebook, not a text editor
     cells = lab_driver.notebook_cells(page)
     index = _explorer_cell(cells)
-    lab_driver.run_cells(page, upto=index if _heavy_after(cells, index) else None)
+    heavy = _heavy_after(cells, index)
+    lab_driver.run_cells(page, upto=index if heavy else None)
     cells = lab_driver.notebook_cells(page)
     assert lab_driver.errors_in(cells) == []
     assert cells[index]["count"] is not None
+    ran = index if heavy else len(cells) - 1
+    page.wait_for_timeout(1000)  # jupyterlab-myst fills in the {eval} values after the run
+    assert page.evaluate(_RAW_MARKUP_JS, ran) == [], f"chapter {chapter}: raw markup in the prose"
     dead = _exercise_controls(page, index)
     assert dead == [], f"chapter {chapter}: moving {dead} did not change the figure"
     lab_driver.save(page)
@@ -127,6 +163,8 @@ def test_downloaded_executed_ipynb_works_in_plain_jupyterlab(tmp_path):
                 index = _explorer_cell(cells)
                 lab_driver.run_cells(page)
                 assert lab_driver.errors_in(lab_driver.notebook_cells(page)) == []
+                page.wait_for_timeout(1000)
+                assert page.evaluate(_RAW_MARKUP_JS, len(cells) - 1) == []
                 assert _exercise_controls(page, index) == []
             finally:
                 browser.close()

@@ -3,6 +3,7 @@ sliders that keep their start values, coalesced events and the projector scale."
 
 import asyncio
 import gc
+import io
 
 import matplotlib
 
@@ -261,3 +262,118 @@ def test_ipympl_canvas_builds_without_a_browser():
     np.testing.assert_allclose(line.get_ydata(), projections.update(8.0)["curves"]["tanh"])
     with pytest.raises(ValueError, match="canvas must be"):
         projections.projection_explorer(canvas="svg")
+
+
+def _decode(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGBA"))
+
+
+def _inflate(content, buffer) -> np.ndarray:
+    """What the page's DecompressionStream("deflate") and ImageData make of a patch."""
+    import zlib
+
+    pixels = np.frombuffer(zlib.decompress(buffer), np.uint8)
+    return pixels.reshape(content["h"], content["w"], 4)
+
+
+@pytest.mark.parametrize("chapter", sorted(EXPLORERS))
+def test_web_canvas_patches_rebuild_the_figure_pixel_for_pixel(chapter):
+    # What the browser does with the messages (put each patch's pixels at its x, y over the
+    # frame) must give exactly the figure's pixels, and a patch must be smaller than the figure.
+    pytest.importorskip("anywidget")
+    box = EXPLORERS[chapter](canvas="web")
+    live = box.live
+    sent = []  # in order: patches, and new whole frames (after a new axis range)
+    live.widget.send = lambda content, buffers=None: sent.append((content, buffers))
+    live.widget.observe(lambda change: sent.append(({"type": "frame"}, [change["new"]])), "frame")
+    screen = _decode(live.widget.frame).copy()
+    assert (live.widget.width, live.widget.height) == screen.shape[1::-1]
+    for _, widget in _controls(box):
+        widget.value = _other(widget)
+    assert any(content["type"] == "patch" for content, _ in sent), "no patch sent"
+    for content, buffers in sent:
+        if content["type"] == "frame":
+            screen = _decode(buffers[0]).copy()
+            continue
+        assert content["type"] == "patch"
+        patch = _inflate(content, buffers[0])
+        assert patch.shape[0] * patch.shape[1] < screen.shape[0] * screen.shape[1]
+        y, x = content["y"], content["x"]
+        screen[y : y + patch.shape[0], x : x + patch.shape[1]] = patch
+    np.testing.assert_array_equal(screen, np.asarray(live.canvas.buffer_rgba()))
+    sent.clear()
+    live._on_web_message(live.widget, {"type": "refresh"}, [])  # a view opened later
+    (content, buffers), = sent
+    assert (content["x"], content["y"]) == (0, 0)
+    full = _inflate(content, buffers[0])
+    np.testing.assert_array_equal(full, np.asarray(live.canvas.buffer_rgba()))
+
+
+def test_changed_rect_is_the_smallest_rectangle_around_every_change():
+    old = np.zeros((6, 8), np.uint32)
+    assert _live.changed_rect(old, old.copy()) is None
+    new = old.copy()
+    new[1, 6] = 5
+    new[4, 2] = 7
+    assert _live.changed_rect(old, new) == (1, 5, 2, 7)
+
+
+def test_nearby_states_step_each_control_once():
+    import ipywidgets as w
+
+    slider = _live.slider("a", 2.0, [1.0, 2.0, 3.0])
+    drop = w.Dropdown(options=("x", "y", "z"), value="x")
+    states = _live.nearby_states({"a": slider, "d": drop}, {"a": 2.0, "d": "x", "k": 0},
+                                 cyclic=("d",))
+    assert states == [
+        {"a": 3.0, "d": "x", "k": 0}, {"a": 1.0, "d": "x", "k": 0},
+        {"a": 2.0, "d": "y", "k": 0}, {"a": 2.0, "d": "z", "k": 0},
+    ]
+    edge = _live.nearby_states({"a": slider}, {"a": 3.0})
+    assert edge == [{"a": 2.0}]
+
+
+def test_idle_kernel_computes_the_neighbouring_states_before_they_are_asked_for(monkeypatch):
+    calls = []
+    original = annealing.update
+
+    def counting(**kwargs):
+        calls.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(annealing, "update", counting)  # the explorer memoises this one
+    box = annealing.explorer(cap=16.0, eta=0.05, canvas="png")
+
+    async def step_and_idle():
+        box.sliders["cap"].value = 20.0
+        await asyncio.sleep(1.0)  # idle: the kernel computes the neighbours of (20, 0.05)
+
+    asyncio.run(step_and_idle())
+    for neighbour in ({"cap": 22.4, "eta": 0.05}, {"cap": 18.0, "eta": 0.05},
+                      {"cap": 20.0, "eta": 0.056}, {"cap": 20.0, "eta": 0.045}):
+        assert neighbour in calls
+    n = len(calls)
+    box.sliders["cap"].value = 22.4  # a neighbour: found ready, nothing computed
+    assert len(calls) == n and box.live.renders == 2
+    assert box.live.errors.outputs == ()
+
+
+def test_a_sweep_across_a_slider_changes_the_axis_range_a_few_times_only():
+    # Each new range is a full draw (100-300 ms on a busy 2-core machine): a drag of chapter 7's
+    # beta from end to end, which keeps pushing the objectives up, may widen the axis only a few
+    # times; widening by 5% at a time took 7 full draws.
+    box = toy_widget.explorer(beta=4.0, x_tilde0=1.2, eta=0.1, steps=100, canvas="png")
+    full = []
+    original = box.live._full_draw
+    box.live._full_draw = lambda: (full.append(1), original())
+    values = [v for _, v in box.sliders["beta"].options]
+    for v in values + values[::-1]:
+        box.sliders["beta"].value = v
+    assert box.live.renders == 2 * len(values) - 1
+    assert len(full) <= 3
+    left = box.figure.axes[0]
+    top = max(np.nanmax(np.asarray(line.get_ydata(), float)) for line in left.lines)
+    assert left.get_ylim()[1] >= top  # every curve still fits

@@ -2,9 +2,10 @@
 
 Each explorer separates a pure ``update`` function (parameters in, figure data out) from the
 drawing (``draw`` builds the artists once, ``redraw`` moves them) and from the ipywidgets wiring
-(``_live``: one frozen layout, blitting, an ipympl or PNG canvas, coalesced events), so the update
-is tested and benchmarked without a browser or a kernel. ipywidgets is imported lazily inside the
-explorer functions, so the math core never needs it.
+(``_live``: one frozen layout, blitting, a canvas that receives only changed pixels, coalesced
+events, idle-time prefetch), so the update is tested and benchmarked without a browser or a
+kernel. ipywidgets is imported lazily inside the explorer functions, so the math core never needs
+it. ``glue`` and ``labmarkup`` keep the chapters' prose readable in JupyterLab as in the book.
 
 ``projector()`` (or ``set_scale(s)``) enlarges every explorer for a classroom projector.
 """

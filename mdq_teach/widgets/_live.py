@@ -9,14 +9,19 @@ again), so an explorer
 - marks the artists that move as *animated* and, per event, restores the saved background and draws
   only them (blitting); a full draw happens only when an axis range must change, and it refreshes
   the background through the ``draw_event``;
-- shows the figure on an ipympl canvas (``ipympl`` installed and a kernel running), which sends the
-  browser only the changed pixels, or else as PNG bytes in an ``ipywidgets.Image`` (book build,
-  tests, a JupyterLab without ipympl). Either way the figure is not pyplot's, so no later cell and
-  no inline backend draws it a second time;
+- shows the figure on the web canvas (a kernel running and ``anywidget`` installed): the whole
+  figure once, then per event only the smallest rectangle of changed pixels, as zlib-compressed
+  RGBA that the page inflates and puts in place (``_WEB_CANVAS_JS`` says why not PNG). (ipympl,
+  the fallback, spends 16-50 ms of the page's main thread per image re-encoding its whole canvas;
+  in the book build, tests, or a JupyterLab without either, the figure is PNG bytes in an
+  ``ipywidgets.Image``.) Either way the figure is not pyplot's, so no later cell and no inline
+  backend draws it a second time;
 - coalesces events: a drag sends a value per pixel; the handler only records that the state
   changed, and one render is scheduled on the kernel's event loop. It reads the newest state and
   starts as soon as the previous render has finished (no fixed interval: a render costs more than a
   frame already), so a drag shows as many frames as the kernel can draw, with no backlog;
+- computes, while the kernel is idle, the states one step of a control away (``prefetch``,
+  memoised), so the next arrow key or dropdown choice finds its mathematics done;
 - encodes the changed pixels as a PNG without row filters at zlib level 1 (``png_rgba``): a diff
   image is mostly transparent zeros, which zlib squeezes in a few ms, where PIL's adaptive filters
   cost two to three times that on a busy 2-core machine.
@@ -25,6 +30,7 @@ again), so an explorer
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import struct
 import time
@@ -41,6 +47,10 @@ DPI = 100
 BASE_FONT = 11.0
 SCALE_RANGE = (0.5, 3.0)
 PROJECTOR_SCALE = 1.5
+# Idle time (s) after the last event before the kernel computes neighbouring states.
+IDLE_S = 0.04
+
+CANVASES = ("auto", "web", "ipympl", "png")
 
 _scale = [1.0]
 _explorers: weakref.WeakSet = weakref.WeakSet()
@@ -165,22 +175,33 @@ class LiveFigure:
 
     ``render(state)`` (given by the explorer) moves the artists to the newest state and returns
     True when an axis range changed (then the whole figure is drawn, else only the animated
-    artists). ``canvas``: "auto" (ipympl in a kernel, PNG otherwise), "ipympl" or "png".
-    """
+    artists). ``canvas``: "auto" (in a kernel the web canvas, else ipympl, else PNG; PNG
+    outside a kernel), "web", "ipympl" or "png". ``prefetch``: see ``_warm``."""
 
-    def __init__(self, fig: Figure, animated, render, canvas: str = "auto"):
+    def __init__(self, fig: Figure, animated, render, canvas: str = "auto", prefetch=None):
         import ipywidgets
 
-        if canvas not in ("auto", "ipympl", "png"):
-            raise ValueError(f"canvas must be 'auto', 'ipympl' or 'png', got {canvas!r}")
+        if canvas not in CANVASES:
+            raise ValueError(f"canvas must be one of {CANVASES}, got {canvas!r}")
         if canvas == "auto":
-            canvas = "ipympl" if in_kernel() and _ipympl_available() else "png"
+            canvas = "png"
+            if in_kernel():
+                canvas = "web" if _web_available() else "ipympl" if _ipympl_available() else "png"
         self.fig, self.animated, self._render = fig, list(animated), render
         self.mode = canvas
         self.renders = 0  # how many renders ran (tests and the benchmark read it)
         self.render_ms: list[float] = []  # kernel time of each render, for the benchmark
+        # Per render, wall-clock ms (comparable with the browser's on one machine): when the
+        # first event it serves arrived, and when the render started and ended. The benchmark
+        # splits "slider to pixels" into its phases with them.
+        self.timeline: collections.deque = collections.deque(maxlen=4096)
+        self._arrived = None
         self._background = None
         self._pending = None
+        self._held_readout = None
+        # prefetch() -> zero-argument callables that compute (and memoise) the states one step
+        # away; they run while the kernel is idle, so the next arrow key finds its data ready.
+        self._prefetch, self._warming, self._last_event = prefetch, None, 0.0
         self.errors = ipywidgets.Output()
         for artist in self.animated:
             artist.set_animated(True)
@@ -201,11 +222,16 @@ class LiveFigure:
             from matplotlib.backends.backend_agg import FigureCanvasAgg
 
             self.canvas = FigureCanvasAgg(fig)
-            self.widget = ipywidgets.Image(format="png")
+            if canvas == "web":
+                self.widget = _web_canvas_class()()
+                self.widget.on_msg(self._on_web_message)
+                self._shown = None  # the pixels the browser holds (uint32 per pixel)
+            else:
+                self.widget = ipywidgets.Image(format="png")
         self.widget.layout = ipywidgets.Layout(max_width="100%")
         self.canvas.mpl_connect("draw_event", self._on_draw)
         _explorers.add(self)
-        if canvas == "png":
+        if canvas != "ipympl":
             self._full_draw()
         # ipympl draws when the browser's view asks for it: a canvas drawn before its view exists
         # and shown inside a box stays blank (ipympl 0.10).
@@ -224,6 +250,8 @@ class LiveFigure:
         self.canvas.draw()  # ipympl: draws and sends the changed pixels; Agg: draws only
         if self.mode == "png":
             self._send_png()
+        elif self.mode == "web":
+            self._send_patch()  # a whole new frame only when the size changed
 
     def _blit(self) -> None:
         if self._background is None:
@@ -232,16 +260,58 @@ class LiveFigure:
         self._draw_animated()
         if self.mode == "ipympl":
             self.canvas.blit(self.fig.bbox)
+        elif self.mode == "web":
+            self._send_patch()
         else:
             self._send_png()
 
     def _send_png(self) -> None:
         self.widget.value = png_rgba(np.asarray(self.canvas.buffer_rgba()))
 
+    # -- the web canvas: a whole frame in the widget's state, then only changed rectangles
+    def _pixels(self) -> np.ndarray:
+        return np.asarray(self.canvas.buffer_rgba()).view(np.uint32)[:, :, 0]
+
+    def _send_frame(self) -> None:
+        """The whole figure as the widget's ``frame`` (a view opened later starts from it)."""
+        pixels = self._pixels()
+        self._shown = pixels.copy()
+        h, w = pixels.shape
+        with self.widget.hold_sync():
+            self.widget.width, self.widget.height = w, h
+            self.widget.frame = png_rgba(pixels.view(np.uint8).reshape(h, w, 4))
+
+    def _send_patch(self, everything: bool = False) -> None:
+        """The smallest rectangle holding every pixel that changed since the last one sent, as
+        a custom message ``{"type": "patch", "x", "y", "w", "h"}`` whose buffer is its RGBA
+        pixels, row by row, compressed with zlib (level 1: a few ms)."""
+        pixels = self._pixels()
+        if self._shown is None or self._shown.shape != pixels.shape:
+            return self._send_frame()
+        rect = (0, pixels.shape[0], 0, pixels.shape[1]) if everything else changed_rect(
+            self._shown, pixels
+        )
+        if rect is None:
+            return
+        r0, r1, c0, c1 = rect
+        crop = np.ascontiguousarray(pixels[r0:r1, c0:c1])
+        self._shown[r0:r1, c0:c1] = crop
+        self.widget.send(
+            {"type": "patch", "x": int(c0), "y": int(r0), "w": int(c1 - c0), "h": int(r1 - r0)},
+            buffers=[zlib.compress(crop.tobytes(), 1)],
+        )
+
+    def _on_web_message(self, widget, content, buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "refresh":
+            self._send_patch(everything=True)  # a new view: the pixels as they are now
+
     # -- events
     def request(self) -> None:
         """Ask for a render of the newest state; in a running kernel the requests that arrive
         before the render starts become one render, elsewhere it renders at once."""
+        if self._arrived is None:
+            self._arrived = time.time()
+        self._last_event, self._warming = time.monotonic(), None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -254,18 +324,64 @@ class LiveFigure:
 
     def _run(self) -> None:
         self._pending = None
-        start = time.monotonic()
+        arrived, self._arrived = self._arrived, None
+        start, wall = time.monotonic(), time.time()
         try:
-            changed_range = self._render()
-            self._full_draw() if changed_range else self._blit()
+            self._held_readout = []  # the pixels go out first, the readout's text after them
+            try:
+                changed_range = self._render()
+                self._full_draw() if changed_range else self._blit()
+            finally:
+                held, self._held_readout = self._held_readout, None
+                if held:
+                    self._set_readout(held[-1])
             self.renders += 1
-            self.render_ms.append(1e3 * (time.monotonic() - start))
+            ms = 1e3 * (time.monotonic() - start)
+            self.render_ms.append(ms)
+            self.timeline.append((1e3 * (arrived or wall), 1e3 * wall, 1e3 * wall + ms))
+            self._start_warming()
         except Exception:  # shown under the figure: an event handler has no cell to report to
             with self.errors:
                 traceback.print_exc()
 
+    def _start_warming(self) -> None:
+        if self._prefetch is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no kernel: nothing is idle time
+        self._warming = iter(self._prefetch())
+        loop.call_later(IDLE_S, self._warm, loop, self._warming)
+
+    def _warm(self, loop, thunks) -> None:
+        """One neighbouring state per call, only while no event came for ``IDLE_S``: a thunk
+        blocks the kernel for one update (5-40 ms), so it must not start during a drag."""
+        if thunks is not self._warming or self._pending is not None:
+            return  # a newer state took over; it warms its own neighbours
+        quiet = time.monotonic() - self._last_event
+        if quiet < IDLE_S:
+            loop.call_later(IDLE_S - quiet, self._warm, loop, thunks)
+            return
+        thunk = next(thunks, None)
+        if thunk is None:
+            self._warming = None
+            return
+        try:
+            thunk()
+        except Exception:  # noqa: BLE001 (the render of that state will show the error)
+            self._warming = None
+            return
+        loop.call_later(0.001, self._warm, loop, thunks)  # let waiting messages in first
+
     # -- projector
     def show_readout(self, text: str) -> None:
+        if self._held_readout is not None:
+            self._held_readout.append(text)  # during a render: sent once the pixels are
+        else:
+            self._set_readout(text)
+
+    def _set_readout(self, text: str) -> None:
         size = round(100 * get_scale())
         self.readout.value = f'<span style="font-size:{size}%">{text}</span>'
 
@@ -288,6 +404,114 @@ class LiveFigure:
         self._full_draw()
         if self.readout.value:
             self.show_readout(self.readout.value.split(">", 1)[1].rsplit("<", 1)[0])
+
+
+def changed_rect(old: np.ndarray, new: np.ndarray):
+    """(row0, row1, col0, col1), half-open, of the smallest rectangle holding every entry where
+    the 2-d arrays ``old`` and ``new`` differ; None when they are equal."""
+    diff = old != new
+    rows = np.flatnonzero(diff.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(diff[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+# The browser side of the web canvas. The first frame is a PNG; every patch after it is raw RGBA
+# pixels compressed with zlib, inflated in the page (DecompressionStream) and put in place with
+# putImageData, in arrival order. No Blob is involved: Chromium reads a Blob back through its
+# browser process before decoding it, which took 30 ms of every update on this busy machine
+# (createImageBitmap of a PNG), and ipympl 0.10 also re-encodes its whole canvas as a data URL
+# for every image it receives (16-50 ms of the page's main thread).
+_WEB_CANVAS_JS = """
+async function inflate(view) {
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const input = new ReadableStream({ start(c) { c.enqueue(bytes); c.close(); } });
+  const reader = input.pipeThrough(new DecompressionStream("deflate")).getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  const out = new Uint8ClampedArray(size);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+
+function render({ model, el }) {
+  const canvas = document.createElement("canvas");
+  canvas.className = "mdq-live-canvas";
+  canvas.style.maxWidth = "100%";
+  canvas.style.height = "auto";
+  canvas.style.display = "block";
+  el.appendChild(canvas);
+  const ctx = canvas.getContext("2d");
+  const size = () => {
+    canvas.width = model.get("width");
+    canvas.height = model.get("height");
+  };
+  size();
+  let chain = Promise.resolve();
+  const then = (work, draw) => {
+    chain = Promise.all([work, chain]).then(([done]) => draw(done))
+      .catch((err) => console.error("mdq-teach canvas:", err));
+  };
+  const onFrame = () => {
+    const png = model.get("frame");
+    if (!png || !png.byteLength) return;
+    then(createImageBitmap(new Blob([png], { type: "image/png" })), (image) => {
+      size();
+      ctx.drawImage(image, 0, 0);
+      image.close();
+    });
+  };
+  const onPatch = (msg, buffers) => {
+    if (!msg || msg.type !== "patch") return;
+    then(inflate(buffers[0]), (pixels) => {
+      ctx.putImageData(new ImageData(pixels, msg.w, msg.h), msg.x, msg.y);
+    });
+  };
+  onFrame();
+  model.on("change:frame", onFrame);
+  model.on("msg:custom", onPatch);
+  model.send({ type: "refresh" });
+  return () => {
+    model.off("change:frame", onFrame);
+    model.off("msg:custom", onPatch);
+  };
+}
+export default { render };
+"""
+
+_web_canvas = []
+
+
+def _web_available() -> bool:
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _web_canvas_class():
+    """The web canvas widget (anywidget: its JavaScript travels with it, no extension to build)."""
+    if not _web_canvas:
+        import anywidget
+        import traitlets
+
+        class WebCanvas(anywidget.AnyWidget):
+            _esm = _WEB_CANVAS_JS
+            width = traitlets.Int(0).tag(sync=True)
+            height = traitlets.Int(0).tag(sync=True)
+            frame = traitlets.Bytes(b"").tag(sync=True)
+
+        _web_canvas.append(WebCanvas)
+    return _web_canvas[0]
 
 
 def _fast_canvas_class():
@@ -342,6 +566,24 @@ def png_rgba(pixels: np.ndarray, level: int = 1) -> bytes:
     )
 
 
+def nearby_states(controls: dict, state: dict, cyclic=()) -> list[dict]:
+    """The states one step of one control away from ``state`` (control name -> value): the next
+    and the previous value of each control's options, wrapping around for the names in
+    ``cyclic`` (dropdowns). Controls whose name is not in ``state`` are skipped."""
+    out = []
+    for name, widget in controls.items():
+        if name not in state:
+            continue
+        values = [o[1] if isinstance(o, tuple) else o for o in widget.options]
+        i, n = values.index(state[name]), len(values)
+        for j in (i + 1, i - 1):
+            if name in cyclic:
+                j %= n
+            if 0 <= j < n and j != i:
+                out.append({**state, name: values[j]})
+    return out
+
+
 class Memo:
     """``fn`` with its last ``size`` results kept by keyword arguments: moving a slider back over
     values already shown costs no recomputation (``fn`` must be pure)."""
@@ -385,10 +627,13 @@ def fit_limits(
     if inside and (not shrink or span >= 0.25 * (cur_b - cur_a)):
         return False
     if not shrink:
-        a, b = min(a, cur_a), max(b, cur_b)
-        span = b - a
-        extra = pad * span
-        set_(finv(a - extra), finv(b + extra))
+        # Only the side the data left moves, with a quarter of the new span as headroom: a drag
+        # that keeps pushing the data out (ch. 7's objectives grow with beta) widens the range a
+        # few times, not at every step (each new range is a full draw, 100-300 ms).
+        span = max(b, cur_b) - min(a, cur_a)
+        lo = a - 0.25 * span if a < cur_a else cur_a
+        hi = b + 0.25 * span if b > cur_b else cur_b
+        set_(finv(lo), finv(hi))
         return True
     extra = (pad + 0.25) * span
     set_(finv(a - extra), finv(b + extra))

@@ -10,6 +10,8 @@ imported there only).
 
 from __future__ import annotations
 
+from functools import partial
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -150,7 +152,11 @@ def explorer(cap: float = 16.0, eta: float = 0.05, canvas: str = "auto"):
         live.show_readout(f"<b>{_title(data)}</b>")
         return redraw(artists, data, titles=False, shrink=False)
 
-    live = _live.LiveFigure(fig, list(artists.values()), render, canvas=canvas)
+    def nearby():
+        state = {k: s.value for k, s in sliders.items()}
+        return [partial(cache, **st) for st in _live.nearby_states(sliders, state)]
+
+    live = _live.LiveFigure(fig, list(artists.values()), render, canvas=canvas, prefetch=nearby)
     live.show_readout(f"<b>{_title(data)}</b>")
     for s in sliders.values():
         s.observe(lambda change: live.request(), names="value")

@@ -4,7 +4,8 @@ Run by ``make`` after installing the package (a fresh clone gets it). It install
 environment's prefix,
 
 - ``share/jupyter/lab/settings/overrides.d/mdq-teach.json``: a double-click on a ``.md`` chapter
-  opens it as a notebook through jupytext (JupyterLab reads every file in ``overrides.d``, so a
+  opens it as a notebook through jupytext, and every cell is rendered (``WINDOWING_MODE``), so
+  Run All fills in every number of the prose (JupyterLab reads every file in ``overrides.d``, so a
   user's own ``overrides.json`` is left alone);
 - the ``python3`` kernel with display name "Python 3", the name in the chapters' headers, so that
   running a chapter does not change its header when JupyterLab saves it.
@@ -18,7 +19,14 @@ import sys
 from pathlib import Path
 
 DEFAULT_VIEWERS = {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
-SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": DEFAULT_VIEWERS}}
+# Every cell attached to the page: with JupyterLab's default ("contentVisibility") a markdown cell
+# far below the screen is not parsed yet when Run All reaches it, and jupyterlab-myst then skips
+# its {eval} expressions, so the prose there keeps showing `glued("key")` instead of the number.
+WINDOWING_MODE = "none"
+SETTINGS = {
+    "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": DEFAULT_VIEWERS},
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": WINDOWING_MODE},
+}
 KERNEL_DISPLAY_NAME = "Python 3"
 
 

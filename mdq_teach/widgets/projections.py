@@ -10,6 +10,8 @@ shrinks like 1 / beta. ``draw`` and
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from mdq_teach import maps
@@ -159,7 +161,11 @@ def projection_explorer(
         live.show_readout(readout(data))
         return False  # fixed axes: only the animated artists are drawn again
 
-    live = _live.LiveFigure(fig, moving, render, canvas=canvas)
+    def nearby():
+        state = {"beta": slider.value, "names": tuple(names)}
+        return [partial(cache, **st) for st in _live.nearby_states({"beta": slider}, state)]
+
+    live = _live.LiveFigure(fig, moving, render, canvas=canvas, prefetch=nearby)
     live.show_readout(readout(data))
     slider.observe(lambda change: live.request(), names="value")
     box = ipywidgets.VBox([slider, live.readout, live.widget, live.errors])

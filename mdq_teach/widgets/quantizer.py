@@ -10,6 +10,8 @@ with this quantizer on the toy problem f(w) = (w - center)^2 (``toy.run("proxcon
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from mdq_teach import prox, toy
@@ -232,7 +234,19 @@ def quantizer_explorer(
         live.show_readout(f"<b>{_title(data)}</b>")
         return redraw(lines, data, titles=False, shrink=False)
 
-    live = _live.LiveFigure(fig, list(lines.values()), render, canvas=canvas)
+    def nearby():
+        controls = {"beta": slider, "family": family_box, "levels": levels_box}
+        state = {"beta": slider.value, "family": family_box.value, "levels": levels_box.value}
+        thunks = []
+        for st in _live.nearby_states(controls, state, cyclic=("family", "levels")):
+            grid = beta_grid(st["family"])  # a new family moves beta as on_family does
+            beta = min(grid, key=lambda v: abs(np.log(v / st["beta"])))
+            thunks.append(
+                partial(cache, family=st["family"], beta=beta, levels=LEVEL_SETS[st["levels"]])
+            )
+        return thunks
+
+    live = _live.LiveFigure(fig, list(lines.values()), render, canvas=canvas, prefetch=nearby)
     live.show_readout(f"<b>{_title(data)}</b>")
 
     def on_family(change):

@@ -9,6 +9,8 @@ wires sliders to ``update`` and ``draw`` (ipywidgets is imported there only).
 
 from __future__ import annotations
 
+from functools import partial
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -204,7 +206,11 @@ def explorer(
         live.show_readout(readout(data))
         return redraw(artists, data, titles=False, steps_max=steps_max)
 
-    live = _live.LiveFigure(fig, moving, render, canvas=canvas)
+    def nearby():
+        state = {k: s.value for k, s in sliders.items()}
+        return [partial(cache, **st) for st in _live.nearby_states(sliders, state)]
+
+    live = _live.LiveFigure(fig, moving, render, canvas=canvas, prefetch=nearby)
     live.show_readout(readout(data))
     for s in sliders.values():
         s.observe(lambda change: live.request(), names="value")

@@ -1,0 +1,108 @@
+"""The chapters read in JupyterLab as in the book (no browser here: ``test_jupyterlab.py`` looks at
+the real page), and the environment is set up so that JupyterLab opens them as notebooks and saving
+does not rewrite them."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mdq_teach.widgets import glue as glue_mod
+from mdq_teach.widgets import labmarkup, labsetup
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("*.md"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_prose_has_no_markup_only_the_book_understands(path):
+    # A find here shows raw in JupyterLab (a glue key, an undefined macro in red); the fix is
+    # `python -m mdq_teach.widgets.labmarkup book/*.md`.
+    assert labmarkup.problems(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapters_with_glued_prose_import_glued(path):
+    text = path.read_text(encoding="utf-8")
+    if '{eval}`glued("' in text:  # the kernel evaluates the expression: glued must be defined
+        assert "from mdq_teach.widgets.glue import glue, glued" in text
+
+
+def test_book_macros_are_the_ones_the_book_defines_and_spelled_out_alike():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    macros = config["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    assert macros == labmarkup.BOOK_MACROS  # a new book macro must be spelled out for JupyterLab
+
+
+def test_rewrite_replaces_book_markup_in_markdown_only_and_is_idempotent():
+    chapter = (
+        "---\nkernelspec: {}\n---\n\n"
+        "For $x \\in \\R^n$, $\\prox_r$ and $\\Rightarrow$:"
+        " {glue:text}`k-1:.2f` and {glue:md}`k-2`.\n"
+        "\n```{code-cell} ipython3\nfrom myst_nb import glue\n"
+        "label = r'$\\R$ {glue:text}`k`'\n```\n"
+        "\n$\\argmin_x \\sign(x)$\n"
+    )
+    out = labmarkup.rewrite(chapter)
+    assert "$x \\in \\mathbb{R}^n$, $\\operatorname{prox}_r$ and $\\Rightarrow$" in out
+    assert '{eval}`glued("k-1:.2f")` and {eval}`glued("k-2")`' in out
+    assert "label = r'$\\R$ {glue:text}`k`'" in out  # code is code
+    assert "from mdq_teach.widgets.glue import glue, glued\n" in out
+    assert "$\\operatorname*{argmin}_x \\operatorname{sign}(x)$" in out
+    assert labmarkup.rewrite(out) == out and labmarkup.problems(out) == []
+    assert len(labmarkup.problems(chapter)) == 7  # the import, 2 roles, 4 macros
+
+
+@pytest.mark.parametrize(
+    "value, spec",
+    [(0.123456, ""), (0.123456, ".2f"), (0.5, ".0%"), (12, "d"), (12, ""), (3.0, ".3g"),
+     (2.5e-7, ".1e"), ("tanh", ""), (True, "")],
+)
+def test_glued_formats_values_as_myst_nb_pastes_them(value, spec):
+    # The reference: myst-nb's own formatting of the text/plain data that glue records.
+    from IPython.core.formatters import format_display_data
+    from myst_nb.core.variables import format_plain_text
+
+    glue_mod._values["k"] = value
+    expected = format_plain_text(format_display_data(value)[0]["text/plain"], spec or "s")
+    assert glue_mod.glued(f"k:{spec}" if spec else "k") == expected
+
+
+def test_glued_markdown_values_come_back_as_their_text_and_errors_are_clear():
+    from IPython.display import Markdown
+
+    glue_mod._values["md"] = Markdown("4.4 × 10³")
+    assert glue_mod.glued("md") == "4.4 × 10³"
+    with pytest.raises(KeyError, match="nothing glued under 'absent'"):
+        glue_mod.glued("absent:.2f")
+    with pytest.raises(ValueError, match="spec must be a string"):
+        glue_mod.glued(3)
+    with pytest.raises(ValueError, match="name must be a non-empty string"):
+        glue_mod.glue("", 1.0)
+
+
+def test_environment_is_set_up_for_the_book(tmp_path):
+    """What `python -m mdq_teach.widgets.labsetup` (run by make) writes: chapters open as notebooks
+    on double-click; the kernel's display name is the one in the chapters' headers, and jupytext
+    stamps no version, so opening, running and saving a chapter leaves it byte for byte."""
+    path = labsetup.install(tmp_path, kernel=True)
+    assert path == tmp_path / "share/jupyter/lab/settings/overrides.d/mdq-teach.json"
+    settings = json.loads(path.read_text())
+    viewers = settings["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers == {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
+    # Every cell rendered, so Run All evaluates every {eval} of the prose (test_jupyterlab.py).
+    assert settings["@jupyterlab/notebook-extension:tracker"] == {"windowingMode": "none"}
+    spec = json.loads((tmp_path / "share/jupyter/kernels/python3/kernel.json").read_text())
+    assert spec["display_name"] == labsetup.KERNEL_DISPLAY_NAME
+    for chapter in CHAPTERS:
+        text = chapter.read_text(encoding="utf-8")
+        if not text.startswith("---\n"):
+            continue  # a page without code (index, bibliography)
+        header = yaml.safe_load(text.split("---\n")[1])
+        assert header["kernelspec"]["display_name"] == labsetup.KERNEL_DISPLAY_NAME, chapter.name
+        assert "jupytext_version" not in header["jupytext"].get("text_representation", {})
+    jupytext_toml = (ROOT / "jupytext.toml").read_text()
+    for dropped in ("jupytext_version", "format_version"):
+        assert f"-jupytext.text_representation.{dropped}" in jupytext_toml
+    assert "-user_expressions" in jupytext_toml  # jupyterlab-myst's {eval} results
