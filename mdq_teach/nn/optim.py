@@ -666,15 +666,10 @@ def _odd_bases() -> tuple[type[torch.optim.Optimizer], ...]:
     """torch's elementwise optimizers: each maps a negated gradient history to the negated step
     (from a negated parameter), bit for bit, so one plane of an antisymmetric latent determines
     the other (see ``quantize.Softmax``). A user's own class is not assumed to."""
-    return tuple(resolve_base(name) for name in _BASE_NAMES if hasattr_optim(name))
-
-
-def hasattr_optim(name: str) -> bool:
-    try:
-        resolve_base(name)
-    except ValueError:
-        return False
-    return True
+    return tuple(
+        cls for cls in vars(torch.optim).values()
+        if isinstance(cls, type) and cls.__name__.lower() in _BASE_NAMES
+    )
 
 
 def _latent_dtype(p: torch.Tensor) -> torch.dtype:
