@@ -6,8 +6,11 @@ settings) on a copy of the book, opens chapters 3, 5, 7 and 9 by double-click in
 (Playwright), runs each up to its explorer (chapter 9's training is not run), then for every
 control: ``-n`` single steps (an arrow key on a slider handle, the next option of a dropdown), each
 timed in the page from the input event to the first animation frame whose canvas pixels differ;
-and for every slider one drag across the whole track (left end to right end, 40 mouse moves, about
-1.5 s), counting the frames whose pixels changed and the slider values the drag passed through.
+and for every slider one drag across the whole track, left end to right end in ``--drag-seconds``
+(1.5 s: a hand's sweep in class), counting the frames whose pixels changed and the slider values the
+drag passed through. The drag is paced by the page's clock, one mouse move per animation frame to
+where a hand at constant speed would be (``jupyterlab_driver._SWEEP_JS``), so the values it offers
+per second are the same on a fast and a slow machine; only what the explorer makes of them is not.
 
 Then it splits each single step's time into phases, from the kernel's own clock (when the event
 reached the explorer, when its render started and ended) and the page's (when each WebSocket
@@ -18,6 +21,7 @@ and draw (the browser decoding and painting). One machine, one clock: the phases
 Targets: median <= 100 ms and p90 <= 200 ms per control, >= 10 updates per second in a drag.
 
 Usage: .venv/bin/python benchmarks/widget_latency_lab.py [-n 15] [--chapters 3 5 7 9]
+       [--drag-seconds 1.5]
        [--windowing default]  (JupyterLab's notebook windowing; default: the project's)
 """
 
@@ -90,7 +94,7 @@ def phases(steps: list[dict], timeline) -> dict[str, list[float]]:
     return out
 
 
-def measure_chapter(page, name: str, n: int) -> tuple[list[dict], dict]:
+def measure_chapter(page, name: str, n: int, drag_s: float) -> tuple[list[dict], dict]:
     lab_driver.close_all(page)
     page.locator(".jp-BreadCrumbs-home").click()
     lab_driver.open_by_double_click(page, f"book/{name}")
@@ -118,7 +122,7 @@ def measure_chapter(page, name: str, n: int) -> tuple[list[dict], dict]:
             t = np.array(times)
             row.update(median=np.median(t), p90=np.percentile(t, 90), max=t.max())
         if kind == "slider":
-            row["drag"] = lab_driver.drag(page, output, control)
+            row["drag"] = lab_driver.drag(page, output, control, drag_s)
         rows.append(row)
     timeline = _kernel_timeline(page)
     return rows, {"render": [end - start for _, start, end in timeline],
@@ -136,7 +140,13 @@ def main(argv=None) -> int:
         default=None, help="JupyterLab's notebook windowing mode (default: the project's, as "
         "mdq_teach.widgets.labsetup sets it; 'default': JupyterLab's own)",
     )
+    parser.add_argument(
+        "--drag-seconds", type=float, default=1.5,
+        help="time of one drag across a slider's track (default 1.5)",
+    )
     args = parser.parse_args(argv)
+    if not 0.2 <= args.drag_seconds <= 30:
+        parser.error("--drag-seconds must lie in [0.2, 30]")
     if args.n < 1:
         parser.error("-n must be >= 1")
     unknown = set(args.chapters) - set(lab_driver.WIDGET_CHAPTERS)
@@ -155,7 +165,9 @@ def main(argv=None) -> int:
                 lab_driver.open_lab(page, lab)
                 for chapter in args.chapters:
                     name = lab_driver.WIDGET_CHAPTERS[chapter]
-                    chapter_rows, kernel[chapter] = measure_chapter(page, name, args.n)
+                    chapter_rows, kernel[chapter] = measure_chapter(
+                        page, name, args.n, args.drag_seconds
+                    )
                     rows += chapter_rows
             finally:
                 browser.close()

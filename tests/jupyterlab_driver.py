@@ -52,15 +52,29 @@ _PIXELS_JS = """
 }
 """
 
-# Watches the explorer from the page itself: every animation frame it compares the pixels with
-# the previous frame and records when they changed. Times are performance.now() milliseconds.
+# Watches the explorer from the page itself: at every animation frame after something may have
+# drawn (a 2-d canvas call, an image's source set), it compares the pixels with the last ones seen
+# and records when they changed. Reading a whole canvas back costs the page 2-3 ms, which on every
+# frame of a drag would slow what is measured. Times are performance.now() milliseconds.
 _WATCH_JS = """
 (el) => {
   const pixels = PIXELS;
-  const w = { last: pixels(el), changes: [], inputs: [], values: [], stop: false };
+  if (!window.__mdqDraws) {
+    window.__mdqDraws = { n: 0 };
+    const P = CanvasRenderingContext2D.prototype;
+    for (const name of ['putImageData', 'drawImage', 'fillRect', 'clearRect']) {
+      const native = P[name];
+      P[name] = function (...args) { window.__mdqDraws.n += 1; return native.apply(this, args); };
+    }
+  }
+  const draws = window.__mdqDraws;
+  const w = { last: pixels(el), changes: [], inputs: [], values: [], stop: false, seen: draws.n };
   // When a slider's value moved (the values a drag offers the kernel).
   new MutationObserver(() => { if (!w.stop) w.values.push(performance.now()); })
     .observe(el, { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+  // An image (the PNG fallback) changes by its source, and a new canvas may replace the old one.
+  new MutationObserver(() => { draws.n += 1; })
+    .observe(el, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
   // When the browser delivered the input: the start of "slider to pixels".
   const note = () => { if (!w.stop) w.inputs.push(performance.now()); };
   for (const type of ['keydown', 'pointermove', 'change']) {
@@ -68,8 +82,11 @@ _WATCH_JS = """
   }
   const tick = () => {
     if (w.stop) return;
-    const h = pixels(el);
-    if (h !== w.last) { w.last = h; w.changes.push(performance.now()); }
+    if (draws.n !== w.seen) {
+      w.seen = draws.n;
+      const h = pixels(el);
+      if (h !== w.last) { w.last = h; w.changes.push(performance.now()); }
+    }
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
@@ -90,9 +107,10 @@ class JupyterLab:
 
     def __init__(
         self, root_dir: Path, *, env: dict | None = None, bin_dir: Path | None = None,
-        windowing: str | None = None,
+        windowing: str | None = None, server_args: tuple[str, ...] = (),
     ):
         self.root_dir = Path(root_dir)
+        self.server_args = tuple(server_args)
         self.windowing = windowing
         self.port = free_port()
         self.token = secrets.token_hex(16)
@@ -145,6 +163,7 @@ class JupyterLab:
             f"--ServerApp.root_dir={self.root_dir}",
             "--expose-app-in-browser",
             "--LabApp.news_url=None",
+            *self.server_args,
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
@@ -353,10 +372,39 @@ def time_to_pixels(page, output, kind: str, control, forward=True, timeout_s=10.
     return step(page, output, kind, control, forward, timeout_s)["ms"]
 
 
-def drag(page, output, handle, steps: int = 40) -> dict:
-    """Drag a slider handle across its whole track, from the left end to the right end, at
-    constant speed; count figure updates, and the slider values the drag passed through (no
-    more updates than values are possible). The handle goes back where it was afterwards."""
+# A hand sweeping a slider, paced by the page's own clock: at every animation frame one mouse
+# move to where a hand moving at constant speed would be now. A busy page therefore gets fewer,
+# larger moves (as a real mouse's coalesced events), never a slower hand: the values a drag
+# offers do not depend on how fast this machine (or Playwright's round trips) is.
+_SWEEP_JS = """
+(el, [x0, x1, y, ms]) => new Promise((resolve) => {
+  const fire = (target, type, x) => target.dispatchEvent(new MouseEvent(type, {
+    bubbles: true, cancelable: true, composed: true, view: window, clientX: x, clientY: y,
+    screenX: x, screenY: y, button: 0, buttons: type === 'mouseup' ? 0 : 1,
+  }));
+  // Pressed where a finger would be: on whatever part of the handle is under the point.
+  fire(document.elementFromPoint(x0, y) || el, 'mousedown', x0);
+  const t0 = performance.now();
+  let moves = 0;
+  const frame = () => {
+    const f = Math.min(1, (performance.now() - t0) / ms);
+    fire(document.documentElement, 'mousemove', x0 + f * (x1 - x0));
+    moves += 1;
+    if (f < 1) { requestAnimationFrame(frame); return; }
+    const t1 = performance.now();
+    fire(document.documentElement, 'mouseup', x1);
+    resolve([t0, t1, moves]);
+  };
+  requestAnimationFrame(frame);
+})
+"""
+
+
+def drag(page, output, handle, seconds: float = 1.5) -> dict:
+    """Drag a slider handle across its whole track, left end to right end in ``seconds`` (a
+    hand's sweep in class), paced by the page's clock (``_SWEEP_JS``); count the figure updates
+    during the sweep and the slider values it passed through (no more updates than values are
+    possible). The handle goes back where it was afterwards."""
     box = handle.bounding_box()
     track = handle.locator("xpath=ancestor::*[contains(@class,'noUi-target')][1]").bounding_box()
     y = box["y"] + box["height"] / 2
@@ -372,15 +420,11 @@ def drag(page, output, handle, steps: int = 40) -> dict:
 
     slide(x_start, x0, 5)  # to the left end, then let the kernel settle
     time.sleep(1.5)
-    page.mouse.move(x0, y)
-    page.mouse.down()
+    left = handle.bounding_box()  # the sweep starts on the handle, now at the left end
     output.evaluate(_WATCH_JS)
-    t0 = page.evaluate("() => performance.now()")
-    # Playwright sends the moves itself, each a round trip to the browser (25-40 ms on this busy
-    # machine): 40 steps take 1-1.5 s, about as fast as a hand sweeps a slider in class.
-    page.mouse.move(x1, y, steps=steps)
-    t1 = page.evaluate("() => performance.now()")
-    page.mouse.up()
+    t0, t1, moves = handle.evaluate(
+        _SWEEP_JS, [left["x"] + left["width"] / 2, x1, y, 1000 * seconds]
+    )
     time.sleep(1.5)
     changes, values = page.evaluate(
         "() => { const w = window.__mdqWatch; w.stop = true; return [w.changes, w.values]; }"
@@ -390,14 +434,15 @@ def drag(page, output, handle, steps: int = 40) -> dict:
     slide(x1, x_start, 10)
     time.sleep(1.0)
     during = [t for t in changes if t0 <= t <= t1]
-    seconds = (t1 - t0) / 1000
+    span = (t1 - t0) / 1000
     offered = [t for t in values if t0 <= t <= t1]
     return {
-        "seconds": seconds,
+        "seconds": span,
+        "moves": moves,
         "updates": len(during),
         "after": len(changes) - len(during),
-        "per_s": len(during) / seconds,
-        "values_per_s": len(offered) / seconds,
+        "per_s": len(during) / span,
+        "values_per_s": len(offered) / span,
     }
 
 

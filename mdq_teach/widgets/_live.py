@@ -16,6 +16,10 @@ again), so an explorer
   in the book build, tests, or a JupyterLab without either, the figure is PNG bytes in an
   ``ipywidgets.Image``.) Either way the figure is not pyplot's, so no later cell and no inline
   backend draws it a second time;
+- has the browser forward its controls' new values to the kernel at once (``watch``), past
+  ipywidgets' own channel, which sends a control's next value only once the kernel has reported
+  idle for the previous one: on a busy page that round trip alone held a drag to 8-12 values a
+  second;
 - coalesces events: a drag sends a value per pixel; the handler only records that the state
   changed, and one render is scheduled on the kernel's event loop. It reads the newest state and
   starts as soon as the previous render has finished (no fixed interval: a render costs more than a
@@ -203,6 +207,7 @@ class LiveFigure:
         # away; they run while the kernel is idle, so the next arrow key finds its data ready.
         self._prefetch, self._warming, self._last_event = prefetch, None, 0.0
         self.errors = ipywidgets.Output()
+        self._watched: dict = {}  # model id -> control whose values the page forwards (watch)
         for artist in self.animated:
             artist.set_animated(True)
         freeze_layout(fig)
@@ -302,8 +307,24 @@ class LiveFigure:
         )
 
     def _on_web_message(self, widget, content, buffers) -> None:
-        if isinstance(content, dict) and content.get("type") == "refresh":
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "refresh":
             self._send_patch(everything=True)  # a new view: the pixels as they are now
+        elif content.get("type") == "controls":
+            control = self._watched.get(content.get("id"))
+            if control is not None and isinstance(content.get("state"), dict):
+                apply_browser_state(control, content["state"])
+
+    def watch(self, *controls) -> None:
+        """Let the page forward every new value of ``controls`` (ipywidgets with an ``index``
+        or a ``value``) to the kernel at once, as a message of the web canvas (other canvases:
+        nothing changes). Such a message sets the control as ipywidgets would on its own message,
+        which arrives later with the same or a newer value (both travel in order on the kernel's
+        shell channel), so a state is never shown twice nor out of order."""
+        self._watched.update((c.model_id, c) for c in controls)
+        if self.mode == "web":
+            self.widget.controls = list(self._watched.values())
 
     # -- events
     def request(self) -> None:
@@ -417,6 +438,26 @@ def changed_rect(old: np.ndarray, new: np.ndarray):
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+_FORWARDED = ("index", "value")
+
+
+def apply_browser_state(control, state: dict) -> bool:
+    """Set ``control``'s ``index`` or ``value`` from ``state`` (JSON, as the page holds it) the
+    way ipywidgets applies a message from the page: the observers run, and nothing is sent back,
+    neither an update nor an echo (an echo of a value the handle has already left would pull it
+    back during a drag). Returns False (and changes nothing) for other keys or an ipywidgets
+    without the property lock this relies on."""
+    keys = {k: v for k, v in state.items() if k in _FORWARDED and k in control.keys}
+    lock = getattr(control, "_lock_property", None)  # ipywidgets' own guard against echoes
+    if not keys or len(keys) != len(state) or lock is None:
+        return False
+    with lock(**keys), control.hold_trait_notifications():
+        for name, value in keys.items():
+            from_json = control.trait_metadata(name, "from_json", control._trait_from_json)
+            control.set_trait(name, from_json(value, control))
+    return True
+
+
 # The browser side of the web canvas. The first frame is a PNG; every patch after it is raw RGBA
 # pixels compressed with zlib, inflated in the page (DecompressionStream) and put in place with
 # putImageData, in arrival order. No Blob is involved: Chromium reads a Blob back through its
@@ -440,6 +481,31 @@ async function inflate(view) {
   let at = 0;
   for (const c of chunks) { out.set(c, at); at += c.length; }
   return out;
+}
+
+// Forward the watched controls' values at once (LiveFigure.watch), once per model, not per view.
+function initialize({ model }) {
+  const stops = [];
+  const watch = () => {
+    while (stops.length) stops.pop()();
+    for (const ref of model.get("controls") || []) {
+      const id = String(ref).replace(/^IPY_MODEL_/, "");
+      model.widget_manager.get_model(id).then((control) => {
+        for (const key of ["index", "value"]) {
+          const forward = () => {
+            const state = {};
+            state[key] = control.get(key);
+            model.send({ type: "controls", id, state });
+          };
+          control.on(`change:${key}`, forward);
+          stops.push(() => control.off(`change:${key}`, forward));
+        }
+      }).catch((err) => console.error("mdq-teach canvas:", err));
+    }
+  };
+  watch();
+  model.on("change:controls", watch);
+  return () => { while (stops.length) stops.pop()(); model.off("change:controls", watch); };
 }
 
 function render({ model, el }) {
@@ -484,7 +550,7 @@ function render({ model, el }) {
     model.off("msg:custom", onPatch);
   };
 }
-export default { render };
+export default { initialize, render };
 """
 
 _web_canvas = []
@@ -502,6 +568,7 @@ def _web_canvas_class():
     """The web canvas widget (anywidget: its JavaScript travels with it, no extension to build)."""
     if not _web_canvas:
         import anywidget
+        import ipywidgets
         import traitlets
 
         class WebCanvas(anywidget.AnyWidget):
@@ -509,6 +576,9 @@ def _web_canvas_class():
             width = traitlets.Int(0).tag(sync=True)
             height = traitlets.Int(0).tag(sync=True)
             frame = traitlets.Bytes(b"").tag(sync=True)
+            controls = traitlets.List(traitlets.Instance(ipywidgets.Widget)).tag(
+                sync=True, **ipywidgets.widget_serialization
+            )
 
         _web_canvas.append(WebCanvas)
     return _web_canvas[0]

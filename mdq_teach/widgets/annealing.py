@@ -160,6 +160,7 @@ def explorer(cap: float = 16.0, eta: float = 0.05, canvas: str = "auto"):
     live.show_readout(f"<b>{_title(data)}</b>")
     for s in sliders.values():
         s.observe(lambda change: live.request(), names="value")
+    live.watch(*sliders.values())
     box = ipywidgets.VBox(
         [ipywidgets.HBox(list(sliders.values())), live.readout, live.widget, live.errors]
     )

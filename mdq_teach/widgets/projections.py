@@ -168,6 +168,7 @@ def projection_explorer(
     live = _live.LiveFigure(fig, moving, render, canvas=canvas, prefetch=nearby)
     live.show_readout(readout(data))
     slider.observe(lambda change: live.request(), names="value")
+    live.watch(slider)
     box = ipywidgets.VBox([slider, live.readout, live.widget, live.errors])
     box.figure, box.slider, box.live = fig, slider, live
     return box

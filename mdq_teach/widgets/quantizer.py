@@ -268,6 +268,7 @@ def quantizer_explorer(
     family_box.observe(on_family, names="value")
     levels_box.observe(on_value, names="value")
     slider.observe(on_value, names="value")
+    live.watch(family_box, levels_box, slider)
     box = ipywidgets.VBox(
         [ipywidgets.HBox([family_box, levels_box, slider]), live.readout, live.widget, live.errors]
     )

@@ -214,6 +214,7 @@ def explorer(
     live.show_readout(readout(data))
     for s in sliders.values():
         s.observe(lambda change: live.request(), names="value")
+    live.watch(*sliders.values())
     controls = list(sliders.values())
     rows = [ipywidgets.HBox(controls[:2]), ipywidgets.HBox(controls[2:])]
     box = ipywidgets.VBox([*rows, live.readout, live.widget, live.errors])
