@@ -204,8 +204,10 @@ def test_chapter_opens_runs_and_every_control_responds(browser_page, lab_root, c
     assert (lab_root / "book" / name).read_bytes() == source, "saving rewrote the chapter"
 
 
-def test_downloaded_executed_ipynb_works_in_plain_jupyterlab(tmp_path):
-    """The .ipynb a reader downloads (executed, outputs included) opens as a plain notebook."""
+def test_downloaded_executed_ipynb_works_in_plain_jupyterlab(tmp_path, lab_env):
+    """The .ipynb a reader downloads (executed, outputs included) opens as a plain notebook (in
+    this environment's JupyterLab, citations extension included: its citations read as the
+    book's too)."""
     import jupytext
     import nbformat
     from nbclient import NotebookClient
@@ -223,7 +225,7 @@ def test_downloaded_executed_ipynb_works_in_plain_jupyterlab(tmp_path):
     nbformat.write(nb, target)
 
     def drive():
-        with lab_driver.JupyterLab(tmp_path) as lab, sync_api.sync_playwright() as p:
+        with lab_driver.JupyterLab(tmp_path, env=lab_env) as lab, sync_api.sync_playwright() as p:
             browser, page = lab_driver.launch_browser(p)
             try:
                 lab_driver.open_lab(page, lab)
