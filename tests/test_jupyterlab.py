@@ -1,14 +1,15 @@
 """A real JupyterLab from this environment, driven by Debian's Chromium: chapters open as notebooks
 on double-click, run without errors, their prose shows numbers and formulas (no glue key, no
-unevaluated {eval}, no formula KaTeX or MathJax could not typeset), every explorer control changes
-the figure, saving does not rewrite the chapter, and a downloaded executed .ipynb works in plain
-JupyterLab too.
+unevaluated {eval}, no formula KaTeX or MathJax could not typeset, no "Citation Not Found": each
+{cite} reads as in the book), every explorer control changes the figure, saving does not rewrite
+the chapter, and a downloaded executed .ipynb works in plain JupyterLab too.
 
 Chapter 9's Fashion-MNIST training (a cell calling ``train(``) is not run: the test runs the cells
 up to the explorer there, so ``make test`` stays short. Timing lives in
 ``benchmarks/widget_latency_lab.py``, not here.
 """
 
+import re
 import shutil
 import sys
 import threading
@@ -18,6 +19,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import jupyterlab_driver as lab_driver  # noqa: E402
+
+from mdq_teach.widgets import labcite  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +46,8 @@ def _heavy_after(cells, index) -> bool:
 
 # What a reader must not see in rendered prose: a glue role, an unevaluated or failed {eval}
 # expression (the values show once the cell has run), or a formula KaTeX (jupyterlab-myst) or
-# MathJax could not typeset (an undefined macro, say).
+# MathJax could not typeset (an undefined macro, say), or a {cite} jupyterlab-myst could not resolve
+# (it resolves none: the citations extension of `labsetup` does).
 _RAW_MARKUP_JS = """
 (upto) => {
   const cells = window.jupyterapp.shell.currentWidget.content.widgets;
@@ -63,6 +67,9 @@ _RAW_MARKUP_JS = """
     const bad = node.querySelectorAll(
       '.katex-error, mjx-merror, [title*="control sequence"], [title*="parse error"]');
     for (const e of bad) found.push(`cell ${i}: math error ${e.title || e.textContent}`);
+    for (const e of node.querySelectorAll('[title="Citation Not Found"]')) {
+      found.push(`cell ${i}: Citation Not Found: ${e.textContent}`);
+    }
     const failed = node.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]');
     for (const e of failed) found.push(`cell ${i}: {eval} error ${e.textContent.slice(0, 120)}`);
   });
@@ -101,14 +108,76 @@ def lab_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser_page(lab_root):
-    with lab_driver.JupyterLab(lab_root) as lab, sync_api.sync_playwright() as p:
+def lab_env(tmp_path_factory):
+    """JupyterLab with the citations extension `make` installs (`labsetup`), built from this
+    checkout's bibliography; JUPYTER_PATH comes before the environment's own copy."""
+    prefix = tmp_path_factory.mktemp("prefix")
+    labcite.install(prefix)
+    return {"JUPYTER_PATH": str(prefix / "share" / "jupyter")}
+
+
+@pytest.fixture(scope="module")
+def browser_page(lab_root, lab_env):
+    with lab_driver.JupyterLab(lab_root, env=lab_env) as lab, sync_api.sync_playwright() as p:
         browser, page = lab_driver.launch_browser(p)
         try:
             lab_driver.open_lab(page, lab)
             yield page
         finally:
             browser.close()
+
+
+# Each citation as a reader sees it, in page order: the text of a lone {cite} or of a group of
+# keys, with what jupyterlab-myst's CSS adds around and between them (brackets, separators), and
+# the key and hover title of each cited work.
+_CITATIONS_JS = """
+() => {
+  const pseudo = (el, which) => {
+    const c = getComputedStyle(el, which).content;
+    return c && c !== 'none' && c !== 'normal' ? JSON.parse(c) : '';
+  };
+  const shown = (el) => {
+    if (el.nodeType === Node.TEXT_NODE) return el.data;
+    if (el.nodeType !== Node.ELEMENT_NODE || getComputedStyle(el).display === 'none') return '';
+    return pseudo(el, '::before') + [...el.childNodes].map(shown).join('') + pseudo(el, '::after');
+  };
+  const nb = window.jupyterapp.shell.currentWidget.content.node;
+  const cites = [...nb.querySelectorAll(
+      '.jp-MarkdownCell .cite-group, .jp-MarkdownCell span[title="Citation Not Found"], '
+      + '.jp-MarkdownCell span.mdq-cite')]
+    .filter(e => e.matches('.cite-group') || !e.parentElement.closest('.cite-group'));
+  const works = [...nb.querySelectorAll('.jp-MarkdownCell span.mdq-cite')]
+    .map(e => [e.dataset.mdqCite, e.title]);
+  return { texts: cites.map(e => shown(e).trim()), works };
+}
+"""
+_CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+
+
+def test_citations_read_as_in_the_book(browser_page, lab_root):
+    """Chapter 1 (lone citations and a group of three) opened by double-click: each {cite} shows
+    the book's text, "[Ajanthan et al., 2021]", with the full reference on hover."""
+    page = browser_page
+    name = "01_quantization.md"
+    refs = labcite.citations()
+    keys = [m[1].split(",") for m in _CITE_ROLE.finditer((lab_root / "book" / name).read_text())]
+    assert len(keys) >= 5 and any(len(k) > 1 for k in keys)
+    expected = ["[" + ", ".join(refs[k.strip()]["label"] for k in group) + "]" for group in keys]
+    lab_driver.close_all(page)
+    page.locator(".jp-BreadCrumbs-home").click()
+    lab_driver.open_by_double_click(page, f"book/{name}")
+    # Every cell is rendered on opening (labsetup's windowing mode): no need to run anything.
+    page.wait_for_function(
+        f"(n) => ({_CITATIONS_JS.strip()})().texts.length >= n", arg=len(expected), timeout=60_000
+    )
+    page.wait_for_timeout(500)
+    seen = page.evaluate(_CITATIONS_JS)
+    assert seen["texts"] == expected
+    cited = {k.strip() for group in keys for k in group}
+    assert {key for key, _ in seen["works"]} == cited
+    for key, title in seen["works"]:
+        assert title == refs[key]["text"], key
+    assert page.locator('.jp-MarkdownCell [title="Citation Not Found"]').count() == 0
 
 
 @pytest.mark.parametrize("chapter", sorted(lab_driver.WIDGET_CHAPTERS))
@@ -135,8 +204,10 @@ def test_chapter_opens_runs_and_every_control_responds(browser_page, lab_root, c
     assert (lab_root / "book" / name).read_bytes() == source, "saving rewrote the chapter"
 
 
-def test_downloaded_executed_ipynb_works_in_plain_jupyterlab(tmp_path):
-    """The .ipynb a reader downloads (executed, outputs included) opens as a plain notebook."""
+def test_downloaded_executed_ipynb_works_in_plain_jupyterlab(tmp_path, lab_env):
+    """The .ipynb a reader downloads (executed, outputs included) opens as a plain notebook (in
+    this environment's JupyterLab, citations extension included: its citations read as the
+    book's too)."""
     import jupytext
     import nbformat
     from nbclient import NotebookClient
@@ -154,7 +225,7 @@ def test_downloaded_executed_ipynb_works_in_plain_jupyterlab(tmp_path):
     nbformat.write(nb, target)
 
     def drive():
-        with lab_driver.JupyterLab(tmp_path) as lab, sync_api.sync_playwright() as p:
+        with lab_driver.JupyterLab(tmp_path, env=lab_env) as lab, sync_api.sync_playwright() as p:
             browser, page = lab_driver.launch_browser(p)
             try:
                 lab_driver.open_lab(page, lab)

@@ -54,6 +54,24 @@ def test_rewrite_replaces_book_markup_in_markdown_only_and_is_idempotent():
     assert len(labmarkup.problems(chapter)) == 7  # the import, 2 roles, 4 macros
 
 
+def test_citation_roles_other_than_cite_are_listed():
+    # JupyterLab (labcite) draws every citation as the book draws {cite}: "[Bubeck, 2015]".
+    chapter = (
+        "See {cite}`a,b`, {cite:t}`a` and\n{cite:p}`b`.\n"
+        "\n```{code-cell} ipython3\nx = '{cite:t}`a`'\n```\n"
+    )
+    assert labmarkup.problems(chapter) == [
+        "line 1: {cite:t} (write {cite})", "line 2: {cite:p} (write {cite})",
+    ]
+    assert labmarkup.rewrite(chapter) == chapter
+
+
+def test_setup_without_citations_installs_no_extension(tmp_path):
+    labsetup.main(["--prefix", str(tmp_path), "--no-kernel", "--no-citations"])
+    assert (tmp_path / "share/jupyter/lab/settings/overrides.d/mdq-teach.json").is_file()
+    assert not (tmp_path / "share/jupyter/labextensions").exists()
+
+
 @pytest.mark.parametrize(
     "value, spec",
     [(0.123456, ""), (0.123456, ".2f"), (0.5, ".0%"), (12, "d"), (12, ""), (3.0, ".3g"),
@@ -93,6 +111,9 @@ def test_environment_is_set_up_for_the_book(tmp_path):
     assert viewers == {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
     # Every cell rendered, so Run All evaluates every {eval} of the prose (test_jupyterlab.py).
     assert settings["@jupyterlab/notebook-extension:tracker"] == {"windowingMode": "none"}
+    # Each {cite} reads as in the book (test_widgets_labcite.py, test_jupyterlab.py).
+    citations = tmp_path / "share/jupyter/labextensions/mdq-teach-citations/package.json"
+    assert json.loads(citations.read_text())["name"] == "mdq-teach-citations"
     spec = json.loads((tmp_path / "share/jupyter/kernels/python3/kernel.json").read_text())
     assert spec["display_name"] == labsetup.KERNEL_DISPLAY_NAME
     for chapter in CHAPTERS:

@@ -9,6 +9,10 @@ the markup in markdown cells that only the book build understands:
 - myst-nb's ``{glue:text}`` and ``{glue:md}`` roles, which JupyterLab shows as their bare key:
   chapters write {eval}`glued("key:format")` instead (``mdq_teach.widgets.glue``).
 
+``--check`` also lists citation roles other than ``{cite}`` (``{cite:p}``, ``{cite:t}``, ...):
+JupyterLab draws every citation as the book draws ``{cite}`` (``labcite``), so the chapters
+write only that one. These are not rewritten: the sentence around them may need a change.
+
 In code cells only the import of ``glue`` changes (``GLUE_IMPORT``): the kernel needs ``glued``.
 ``tests/test_jupyterlab_markup.py`` runs the check on every chapter.
 """
@@ -29,6 +33,7 @@ BOOK_MACROS = {
 GLUE_IMPORT = ("from myst_nb import glue\n", "from mdq_teach.widgets.glue import glue, glued\n")
 _CODE_CELL = re.compile(r"^```\{code-cell\}.*?^```[ \t]*$", re.S | re.M)
 _GLUE_ROLE = re.compile(r"\{glue:(?:text|md)\}`([^`]+)`")
+_CITE_VARIANT = re.compile(r"\{cite:[a-z]+\}")
 _MACRO = re.compile(r"\\(" + "|".join(BOOK_MACROS) + r")(?![A-Za-z])")
 
 
@@ -65,6 +70,8 @@ def problems(text: str) -> list[str]:
             found.append(f"line {text.count(chr(10), 0, m.start()) + 1}: {m[0]}")
         for m in _MACRO.finditer(text, start, end):
             found.append(f"line {text.count(chr(10), 0, m.start()) + 1}: \\{m[1]}")
+        for m in _CITE_VARIANT.finditer(text, start, end):
+            found.append(f"line {text.count(chr(10), 0, m.start()) + 1}: {m[0]} (write {{cite}})")
     return found
 
 

@@ -16,7 +16,10 @@ environment's prefix,
   decode: with it on, a drag across a slider showed 12-15 figure updates a second, without it
   20-25; the kernel's busy state still shows in the notebook's toolbar and status bar;
 - the ``python3`` kernel with display name "Python 3", the name in the chapters' headers, so that
-  running a chapter does not change its header when JupyterLab saves it.
+  running a chapter does not change its header when JupyterLab saves it;
+- ``share/jupyter/labextensions/mdq-teach-citations/`` (``labcite``): each ``{cite}`` reads as in
+  the book, "[Ajanthan et al., 2021]" with the reference on hover, where jupyterlab-myst would
+  show "Citation Not Found". Built from ``book/references.bib``: run this again after editing it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from mdq_teach.widgets import labcite
 
 DEFAULT_VIEWERS = {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
 # Every cell attached to the page: with JupyterLab's default ("contentVisibility") a markdown cell
@@ -74,9 +79,11 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def install(prefix: str | Path = sys.prefix, kernel: bool = True) -> Path:
-    """Write the JupyterLab settings, the server's and the page's configuration (and the
-    kernelspec) under ``prefix``; returns the settings file."""
+def install(prefix: str | Path = sys.prefix, kernel: bool = True, citations: bool = True) -> Path:
+    """Write the JupyterLab settings, the server's and the page's configuration (the kernelspec,
+    the citations extension) under ``prefix``; returns the settings file. Without the book's
+    bibliography (an installed wheel, no checkout) there is nothing to cite and no citations
+    extension."""
     path = settings_path(prefix)
     _write_json(path, SETTINGS)
     _write_json(server_config_path(prefix), SERVER_CONFIG)
@@ -85,15 +92,19 @@ def install(prefix: str | Path = sys.prefix, kernel: bool = True) -> Path:
         from ipykernel.kernelspec import install as install_kernel
 
         install_kernel(prefix=str(prefix), kernel_name="python3", display_name=KERNEL_DISPLAY_NAME)
+    if citations and labcite.BIB.is_file():
+        labcite.install(prefix)
     return path
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", default=sys.prefix, help="environment prefix (default: here)")
-    parser.add_argument("--no-kernel", action="store_true", help="only the JupyterLab settings")
+    parser.add_argument("--no-kernel", action="store_true", help="no kernelspec")
+    parser.add_argument("--no-citations", action="store_true", help="no citations extension")
     args = parser.parse_args(argv)
-    print(f"JupyterLab settings: {install(args.prefix, kernel=not args.no_kernel)}")
+    path = install(args.prefix, kernel=not args.no_kernel, citations=not args.no_citations)
+    print(f"JupyterLab settings: {path}")
     return 0
 
 

@@ -1,0 +1,95 @@
+"""The book's citations in JupyterLab: ``{cite}`key``` reads as in the built book.
+
+jupyterlab-myst (2.x) parses ``{cite}`` but loads no bibliography from anywhere (no setting, no
+``myst.yml``, no ``.bib`` lookup: every ``cite`` node is flagged as an error and drawn as the bare
+key titled "Citation Not Found"). The book is built by Jupyter Book 1 with sphinxcontrib-bibtex,
+which writes "[Ajanthan et al., 2021]" with the full reference as the link's title.
+
+``install(prefix, bib)`` puts a small JupyterLab extension under
+``prefix/share/jupyter/labextensions/mdq-teach-citations/``: ``labcite.js`` (written in the form
+JupyterLab loads, so no Node build is needed) with the citations of ``bib`` formatted here by the
+book's own style (``book/_ext/bib_author_year.py``). In the page it turns each "Citation Not
+Found" whose key is in the bibliography into the book's text, "[Ajanthan et al., 2021]" (or the
+bracketed, comma-separated list for several keys), with the full reference on hover; a key that
+is not in the bibliography keeps jupyterlab-myst's warning. Run by ``labsetup``; run that again
+after editing ``book/references.bib``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+NAME = "mdq-teach-citations"
+BOOK = Path(__file__).resolve().parents[2] / "book"
+BIB = BOOK / "references.bib"
+STYLE = BOOK / "_ext" / "bib_author_year.py"
+_TEMPLATE = Path(__file__).with_name("labcite.js")
+_PLACEHOLDER = "__CITATIONS__"
+
+
+def _book_style(style_path: Path):
+    # The style the book is built with (it registers "author_year" with pybtex on import).
+    spec = importlib.util.spec_from_file_location("bib_author_year", style_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from pybtex.plugin import find_plugin
+
+    return find_plugin("pybtex.style.formatting", "author_year")()
+
+
+def citations(bib: str | Path = BIB, style: str | Path = STYLE) -> dict[str, dict]:
+    """key -> {"label": "Ajanthan et al., 2021", "text": the full reference, "url": link or ""}."""
+    from pybtex.database import parse_file
+
+    bib, style = Path(bib), Path(style)
+    for what, path in (("bib", bib), ("style", style)):
+        if not path.is_file():
+            raise FileNotFoundError(f"{what}: no file {path}")
+    data = parse_file(str(bib), "bibtex")
+    out = {}
+    for entry in _book_style(style).format_bibliography(data):
+        fields = data.entries[entry.key].fields
+        doi = fields.get("doi", "")
+        out[entry.key] = {
+            "label": entry.label,
+            "text": entry.text.render_as("text"),
+            "url": f"https://doi.org/{doi}" if doi else fields.get("url", ""),
+        }
+    return out
+
+
+def extension_dir(prefix: str | Path) -> Path:
+    return Path(prefix, "share", "jupyter", "labextensions", NAME)
+
+
+def script(cites: dict[str, dict]) -> str:
+    """The extension's JavaScript with ``cites`` built in."""
+    # "</" cannot end a script here, but keep the JSON safe to inline anyway.
+    data = json.dumps(cites, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+    return _TEMPLATE.read_text(encoding="utf-8").replace(_PLACEHOLDER, data)
+
+
+def install(prefix: str | Path, bib: str | Path = BIB, style: str | Path = STYLE) -> Path:
+    """Write the extension under ``prefix`` (replacing an older one); returns its folder."""
+    js = script(citations(bib, style))
+    # The file name carries a hash of its content: a browser never runs a stale cached copy.
+    load = f"static/labcite.{hashlib.sha256(js.encode()).hexdigest()[:16]}.js"
+    package = {
+        "name": NAME,
+        "version": "1.0.0",
+        "description": "The book's {cite} roles as the book shows them (mdq-teach)",
+        "jupyterlab": {"extension": True, "_build": {"load": load, "extension": "./extension"}},
+    }
+    final = extension_dir(prefix)
+    tmp = final.with_name(NAME + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "static").mkdir(parents=True)
+    (tmp / load).write_text(js, encoding="utf-8")
+    (tmp / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.replace(final)
+    return final
