@@ -11,6 +11,7 @@ BIN    := $(VENV)/bin
 # The CPU build keeps a laptop or CI install small; set TORCH="torch" (or a CUDA wheel) for a GPU machine.
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+LAB_STAMP := $(VENV)/.labsetup
 # The book serves MathJax itself (no CDN): npm installs the version pinned in package-lock.json.
 NPM_STAMP := node_modules/.installed
 # Debian's Chromium, driven by Playwright in tests/test_book_browser.py (Playwright's own browser
@@ -23,6 +24,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)"
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[torch,book,test]"
+	touch $@
+
+# JupyterLab's set-up for the chapters (settings, server extension, citations from the book's
+# bibliography): redone when any of what it writes from changes, not only with a new environment.
+$(LAB_STAMP): $(STAMP) book/references.bib $(wildcard mdq_teach/widgets/lab*.py mdq_teach/widgets/labcite.js)
 	$(BIN)/python -m mdq_teach.widgets.labsetup >/dev/null
 	touch $@
 
@@ -42,7 +48,7 @@ $(CHROMIUM):
 data: $(STAMP)
 	$(BIN)/python -m mdq_teach.fetch fashion-mnist
 
-html: $(STAMP) $(NPM_STAMP) data
+html: $(LAB_STAMP) $(NPM_STAMP) data
 	$(BIN)/jupyter-book build -W -n --keep-going .
 
 book: html

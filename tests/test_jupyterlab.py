@@ -117,14 +117,54 @@ def lab_env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser_page(lab_root, lab_env):
-    with lab_driver.JupyterLab(lab_root, env=lab_env) as lab, sync_api.sync_playwright() as p:
+def lab_server(lab_root, lab_env):
+    with lab_driver.JupyterLab(lab_root, env=lab_env) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def browser_page(lab_server):
+    with sync_api.sync_playwright() as p:
         browser, page = lab_driver.launch_browser(p)
         try:
-            lab_driver.open_lab(page, lab)
+            lab_driver.open_lab(page, lab_server)
             yield page
         finally:
             browser.close()
+
+
+def test_lab_is_set_up_for_live_figures(browser_page, lab_server):
+    """What labsetup configures for a fluent drag is in effect in the running JupyterLab: the
+    server extension that sends kernel messages without delay is loaded, and the busy tab icon
+    (a fetch and an image decode on every kernel status) is off."""
+    page = browser_page
+    log = lab_server.log.read_text()
+    assert "mdq_teach.widgets.labserver | extension was successfully loaded" in log, log[-3000:]
+    assert "kernel WebSockets send without delay" in log
+    from mdq_teach.widgets.labsetup import QUIET_PLUGINS
+
+    for plugin in QUIET_PLUGINS:
+        assert not page.evaluate("(id) => window.jupyterapp.hasPlugin(id)", plugin), plugin
+    # A plugin that is on, so that the check above can tell "off" from "unknown".
+    on = "@jupyterlab/notebook-extension:tracker"
+    assert page.evaluate("(id) => window.jupyterapp.hasPlugin(id)", on)
+
+
+# Counts the messages by which the page forwards a watched control's value to the explorer
+# (LiveFigure.watch), past ipywidgets' own one-message-in-flight channel.
+_COUNT_FORWARDS_JS = """
+() => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  window.__mdqForwarded = 0;
+  kernel.anyMessage.connect((_, args) => {
+    const data = args.msg.content && args.msg.content.data;
+    if (args.direction === 'send' && args.msg.header.msg_type === 'comm_msg' && data
+        && data.method === 'custom' && data.content && data.content.type === 'controls') {
+      window.__mdqForwarded += 1;
+    }
+  });
+}
+"""
 
 
 # Each citation as a reader sees it, in page order: the text of a lone {cite} or of a group of
@@ -198,8 +238,11 @@ def test_chapter_opens_runs_and_every_control_responds(browser_page, lab_root, c
     ran = index if heavy else len(cells) - 1
     page.wait_for_timeout(1000)  # jupyterlab-myst fills in the {eval} values after the run
     assert page.evaluate(_RAW_MARKUP_JS, ran) == [], f"chapter {chapter}: raw markup in the prose"
+    page.evaluate(_COUNT_FORWARDS_JS)
     dead = _exercise_controls(page, index)
     assert dead == [], f"chapter {chapter}: moving {dead} did not change the figure"
+    controls = len(lab_driver.controls(lab_driver.explorer_output(page, index)))
+    assert page.evaluate("() => window.__mdqForwarded") >= controls, "values not forwarded"
     lab_driver.save(page)
     assert (lab_root / "book" / name).read_bytes() == source, "saving rewrote the chapter"
 
