@@ -384,3 +384,28 @@ def test_bad_input_raises_value_error():
         prox.proxconnect_step([0.1, 0.2], [1.0], 0.1, prox.HardQuantizer(), 1.0)
     with pytest.raises(ValueError, match="etas"):
         prox.dual_averaging(lambda w: w, [0.1], [0.1, -0.1], lambda c: 0 * c, (-1.0, 1.0))
+
+
+@given(
+    levels=level_sets(),
+    beta=st.floats(0.05, 1e4),
+    w=st.lists(st.floats(-3, 3), min_size=1, max_size=20),
+)
+def test_tanh_inverse_agrees_with_the_bisection(levels, beta, w):
+    """The tanh quantizer inverts P through the shifted tanh's inverse (closed form or Halley);
+    the generic bisection every other family uses is the independent reference: the same
+    'in the closure of the range', and a regulariser equal to float64 roundoff."""
+    q = prox.get_quantizer("tanh", levels)
+    w = np.concatenate([np.asarray(w), q.levels, q.levels + 1e-12, q.levels - 1e-12])
+    theta, in_range = q._inverse(w, beta)
+    ref_theta, ref_in = prox._Quantizer._inverse(q, w, beta)
+    assert np.array_equal(in_range, ref_in)
+    assert np.all(np.isinf(theta[~in_range]))
+    r = q._unnormalised_r(w, beta)
+    ref = q._young(ref_theta[ref_in], w[ref_in], beta) - 0.5 * w[ref_in] ** 2
+    scale = 1.0 + np.abs(q.levels).max() ** 2
+    np.testing.assert_allclose(r[in_range], ref, rtol=0, atol=1e-12 * scale)
+    assert np.all(np.isinf(r[~in_range]))
+    # Inside the open range P(theta) = w to roundoff.
+    inner = (w > q.levels[0]) & (w < q.levels[-1])
+    np.testing.assert_allclose(q._project(theta[inner], beta), w[inner], rtol=0, atol=1e-12)
