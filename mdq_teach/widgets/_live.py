@@ -18,8 +18,8 @@ again), so an explorer
   backend draws it a second time;
 - has the browser forward its controls' new values to the kernel at once (``watch``), past
   ipywidgets' own channel, which sends a control's next value only once the kernel has reported
-  idle for the previous one: on a busy page that round trip alone held a drag to 8-12 values a
-  second;
+  idle for the previous one: on a busy page that round trip held a drag to 7-11 figure updates
+  a second;
 - coalesces events: a drag sends a value per pixel; the handler only records that the state
   changed, and one render is scheduled on the kernel's event loop. It reads the newest state and
   starts as soon as the previous render has finished (no fixed interval: a render costs more than a
