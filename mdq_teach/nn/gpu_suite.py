@@ -47,7 +47,8 @@ BINARY_R18 = (
 )  # fmt: skip
 OTHER_ARCH_METHODS = ("float", "bc", "pmf", "md-tanh-s")
 TERNARY_R18 = ("float", "pq", "gd-tanh", "md-tanh-s", "md-softmax-s")
-# Issue 17: more seeds of these binary ResNet-18 runs, so that the ranking carries error bars.
+# Issue 17: more seeds of the ResNet-18 runs, so that the ranking carries error bars (these five
+# binary methods first, then the other five and the ternary runs).
 SEEDED_R18 = ("float", "bc", "pq", "md-tanh-s", "proxconnect")
 EXTRA_SEEDS = (1, 2)
 
@@ -205,6 +206,12 @@ def all_runs() -> list[Run]:
         runs.append(grid_run("resnet18", method, TERNARY, batch="r18-ternary"))
     for seed in EXTRA_SEEDS:
         runs += [grid_run("resnet18", m, BINARY, batch="r18-seeds", seed=seed) for m in SEEDED_R18]
+    others = [m for m in BINARY_R18 if m not in SEEDED_R18]
+    for seed in EXTRA_SEEDS:
+        runs += [grid_run("resnet18", m, BINARY, batch="r18-seeds-2", seed=seed) for m in others]
+    for seed in EXTRA_SEEDS:
+        runs += [grid_run("resnet18", m, TERNARY, batch="r18-ternary-seeds", seed=seed)
+                 for m in TERNARY_R18 if m != "float"]  # fmt: skip
     for arch in ("vgg16", "mobilenetv2"):
         runs += [grid_run(arch, m, BINARY, batch=arch) for m in OTHER_ARCH_METHODS]
     return runs + fast_runs()
