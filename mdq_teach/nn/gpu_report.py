@@ -27,6 +27,7 @@ ARCH_LABEL = {"resnet18": "ResNet-18", "vgg16": "VGG-16", "mobilenetv2": "Mobile
 # Paper row compared with each of our methods: Table 8's PMF values are the cross-validated ones.
 PAPER_ROW = {"pmf": "pmf*"}
 SUITE = "python scripts/gpu_suite.py"
+BASE_WIDTH = 64  # channels of ResNet-18's first stage in mdq_teach.nn.models, the paper's
 
 
 def _csv_key(text: str) -> str:
@@ -72,14 +73,118 @@ def paper_value(tables: dict, table: str, method: str, dataset: str, arch: str) 
     return row[t["columns"].index(col)]
 
 
-def _grid_records(records) -> dict[tuple[str, str, str], dict]:
-    """(arch, method, 'binary'/'ternary') -> record, for the grid runs."""
-    out = {}
+def grid_cells(records) -> dict[tuple[str, str, str], list[dict]]:
+    """(arch, method, 'binary'/'ternary') -> the grid runs' records of that cell, every seed,
+    ordered by seed."""
+    out: dict[tuple[str, str, str], list[dict]] = {}
     for rec in records:
         if rec["kind"] == "train" and "grid" in rec["tags"]:
             p = rec["protocol"]
-            out[(p["arch"], p["method"], gpu_suite._kind(p["levels"]))] = rec
+            out.setdefault((p["arch"], p["method"], gpu_suite._kind(p["levels"])), []).append(rec)
+    for cell in out.values():
+        cell.sort(key=lambda r: r["protocol"]["seed"])
     return out
+
+
+def _grid_records(records) -> dict[tuple[str, str, str], dict]:
+    """(arch, method, 'binary'/'ternary') -> the record of the cell's first seed (0 where run)."""
+    return {key: cell[0] for key, cell in grid_cells(records).items()}
+
+
+def cell_summary(cell: list[dict]) -> dict:
+    """Test accuracy (%) over a cell's seeds: mean, sample standard deviation (0 for one seed),
+    min, max, n and the seeds."""
+    import statistics
+
+    accs = [100 * r["test_acc"] for r in cell]
+    return {"mean": statistics.fmean(accs), "sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "min": min(accs), "max": max(accs), "n": len(accs),
+            "seeds": [r["protocol"]["seed"] for r in cell]}  # fmt: skip
+
+
+def _cell_text(cell) -> str:
+    if not cell:
+        return "—"
+    s = cell_summary(cell)
+    return f"{s['mean']:.2f}" if s["n"] == 1 else f"{s['mean']:.2f} ± {s['sd']:.2f} ({s['n']})"
+
+
+def provenance(records, kind: str | None = None) -> str:
+    """Where the grid's numbers come from, read from the records: devices, torch, epochs, sizes."""
+    cells = [r for key, cell in grid_cells(records).items() if kind in (None, key[2])
+             for r in cell]  # fmt: skip
+    if not cells:
+        return "no grid record yet"
+    devices = sorted({r["environment"]["device_name"] for r in cells})
+    torches = sorted({r["environment"]["torch"] for r in cells})
+    epochs = sorted({r["protocol"]["epochs"] for r in cells})
+    sizes = sorted({(r["protocol"]["train_size"], r["protocol"]["test_size"]) for r in cells})
+    precisions = sorted({str(r["protocol"].get("amp") or "float32") for r in cells})
+    return (f"{len(cells)} runs on {', '.join(devices)} (torch {', '.join(torches)}, "
+            f"{', '.join(precisions)}), {', '.join(f'{e:g}' for e in epochs)} epochs each, "
+            + ", ".join(f"{a:,} training / {b:,} test images" for a, b in sizes)
+            + f", the networks at the paper's width (base width {BASE_WIDTH})")  # fmt: skip
+
+
+def ranking(records, arch: str = "resnet18", kind: str = "binary") -> list[dict]:
+    """The methods of one (arch, kind) ordered by mean test accuracy over seeds, with the gap to
+    the float network's mean in points (positive: below float)."""
+    cells = grid_cells(records)
+    ref = cells.get((arch, "float", "binary"))
+    ref_mean = cell_summary(ref)["mean"] if ref else None
+    rows = []
+    for (a, method, k), cell in cells.items():
+        if a != arch or k != kind or method == "float":
+            continue
+        s = cell_summary(cell)
+        s.update(method=method, gap=None if ref_mean is None else ref_mean - s["mean"])
+        rows.append(s)
+    return sorted(rows, key=lambda r: -r["mean"])
+
+
+def ranking_markdown(records, arch: str = "resnet18", kind: str = "binary", tables=None) -> str:
+    """:func:`ranking` as a table, with the paper's CIFAR-10 value and rank for each method."""
+    tables = tables or paper_tables()
+    table = "1" if kind == "binary" else "5"
+    rows = ranking(records, arch, kind)
+    paper = {r["method"]: paper_value(tables, table, r["method"], "cifar10", arch) for r in rows}
+    known = sorted((v for v in paper.values() if v is not None), reverse=True)
+    lines = ["| rank | method | mean test accuracy (%) | sd | min – max | seeds | points below "
+             "float | paper, CIFAR-10 (%) | paper rank |", "|---" * 9 + "|"]
+    for i, r in enumerate(rows, 1):
+        pv = paper[r["method"]]
+        lines.append(
+            f"| {i} | {LABEL[r['method']]} | {r['mean']:.2f} | {r['sd']:.2f} | "
+            f"{r['min']:.2f} – {r['max']:.2f} | {r['n']} | "
+            + ("—" if r["gap"] is None else f"{r['gap']:.2f}") + " | "
+            + ("—" if pv is None else f"{pv:.2f}") + " | "
+            + ("—" if pv is None else str(known.index(pv) + 1)) + " |"
+        )
+    return "\n".join(lines)
+
+
+def gap_to_float(records, method: str = "md-tanh-s", arch: str = "resnet18") -> dict | None:
+    """Mean test accuracy of float and ``method`` (binary) over their seeds and the gap in points;
+    None while either cell lacks a record."""
+    cells = grid_cells(records)
+    f, m = cells.get((arch, "float", "binary")), cells.get((arch, method, "binary"))
+    if not (f and m):
+        return None
+    fs, ms = cell_summary(f), cell_summary(m)
+    return {"float": fs, "method": ms, "gap": fs["mean"] - ms["mean"],
+            "epochs": f[0]["protocol"]["epochs"]}  # fmt: skip
+
+
+def frozen_from(rec: dict) -> int | None:
+    """The first validation from which the rounded network's validation loss never changes
+    again (its weights stopped crossing a rounding threshold), or None if it changes at the end."""
+    val = rec["curves"]["val"]
+    if len(val) < 2 or val[-1]["val_loss"] != val[-2]["val_loss"]:
+        return None
+    i = len(val) - 1
+    while i > 0 and val[i - 1]["val_loss"] == val[-1]["val_loss"]:
+        i -= 1
+    return val[i]["iteration"]
 
 
 def _pct(x) -> str:
@@ -102,11 +207,12 @@ def grid_markdown(records, kind: str = "binary", tables=None) -> str:
     """Table 1 (binary) or Table 5 (ternary) on Fashion-MNIST 32x32, beside the paper's CIFAR-10.
 
     Columns: test accuracy (%) of the rounded network on Fashion-MNIST for each architecture
-    of the suite, then the paper's CIFAR-10 numbers for the same architecture. '—' is a missing
-    record (or, in a paper column, a method the paper does not report).
+    of the suite (mean ± sample standard deviation (seeds) where a cell has several seeds), then
+    the paper's CIFAR-10 numbers for the same architecture. '—' is a missing record (or, in a
+    paper column, a method the paper does not report).
     """
     tables = tables or paper_tables()
-    grid = _grid_records(records)
+    cells = grid_cells(records)
     archs = ("resnet18", "vgg16", "mobilenetv2") if kind == "binary" else ("resnet18",)
     methods = gpu_suite.BINARY_R18 if kind == "binary" else gpu_suite.TERNARY_R18
     head = [f"{ARCH_LABEL[a]} FMNIST" for a in archs]
@@ -116,8 +222,8 @@ def grid_markdown(records, kind: str = "binary", tables=None) -> str:
         ours, paper = [], []
         for arch in archs:
             # the float network does not depend on the levels: the ternary table reuses it
-            rec = grid.get((arch, method, "binary" if method == "float" else kind))
-            ours.append(_pct(rec["test_acc"]) if rec else "—")
+            cell = cells.get((arch, method, "binary" if method == "float" else kind))
+            ours.append(_cell_text(cell))
             table = "2" if arch == "mobilenetv2" else ("1" if kind == "binary" else "5")
             paper.append(_pct(paper_value(tables, table, method, "cifar10", arch)))
         lines.append(f"| {LABEL[method]} | " + " | ".join(ours + paper) + " |")
@@ -145,17 +251,80 @@ def curves_figure(records, arch="resnet18", kind="binary"):
     if not chosen:
         return None
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for method, rec in chosen:
+    for i, (method, rec) in enumerate(chosen):
         per_epoch = rec["protocol"]["iterations"] / rec["protocol"]["epochs"]
         train, val = rec["curves"]["train"], rec["curves"]["val"]
+        style = dict(label=LABEL.get(method, method), **_style(i))
         ax1.plot([p["iteration"] / per_epoch for p in train], [p["loss"] for p in train],
-                 label=LABEL.get(method, method))  # fmt: skip
+                 **{**style, "marker": None})  # fmt: skip
         ax2.plot([p["iteration"] / per_epoch for p in val], [100 * p["val_acc"] for p in val],
-                 marker=".", label=LABEL.get(method, method))  # fmt: skip
+                 **style)  # fmt: skip
     ax1.set(xlabel="epoch", ylabel="training loss (soft network)", yscale="log")
     ax2.set(xlabel="epoch", ylabel="validation accuracy, rounded (%)")
     ax2.legend(fontsize=8, ncol=2)
     fig.suptitle(f"{kind} {ARCH_LABEL.get(arch, arch)} on Fashion-MNIST 32x32")
+    fig.tight_layout()
+    return fig
+
+
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">")
+_LINES = ("-", "--", ":", "-.")
+
+
+def _style(i: int) -> dict:
+    """Colour, marker and line style of the i-th method: told apart without colour too."""
+    return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)],
+            "linestyle": _LINES[i % len(_LINES)], "markersize": 4}  # fmt: skip
+
+
+def seeds_figure(records, arch="resnet18", kinds=("binary", "ternary")):
+    """Every seed's test accuracy per method (dots) and the mean (bar), one panel per kind of
+    levels, methods ordered by mean; None without records."""
+    import matplotlib.pyplot as plt
+
+    panels = [(k, ranking(records, arch, k)) for k in kinds]
+    panels = [(k, rows) for k, rows in panels if rows]
+    if not panels:
+        return None
+    cells = grid_cells(records)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    for ax, (kind, rows) in zip(axes[0], panels, strict=True):
+        ref = cells.get((arch, "float", "binary"))
+        if ref:
+            ax.axvline(cell_summary(ref)["mean"], color="0.4", linestyle="--",
+                       label="float (mean)")  # fmt: skip
+        for y, row in enumerate(rows):
+            accs = [100 * r["test_acc"] for r in cells[(arch, row["method"], kind)]]
+            ax.plot(accs, [y] * len(accs), "o", color="C0", markersize=5, alpha=0.8)
+            ax.plot([row["mean"]] * 2, [y - 0.3, y + 0.3], color="C3", linewidth=2)
+        ax.set_yticks(range(len(rows)), [LABEL[r["method"]] for r in rows])
+        ax.invert_yaxis()
+        ax.set(xlabel="test accuracy of the rounded network (%)",
+               title=f"{kind}, {ARCH_LABEL.get(arch, arch)}")  # fmt: skip
+        ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def beta_figure(records, arch="resnet18", methods=("md-tanh", "md-tanh-s", "md-softmax",
+                                                    "md-softmax-s")):  # fmt: skip
+    """Rounded validation accuracy against beta for the mirror methods, every seed; None without
+    records."""
+    import matplotlib.pyplot as plt
+
+    cells = grid_cells(records)
+    chosen = [(m, cells[(arch, m, "binary")]) for m in methods if (arch, m, "binary") in cells]
+    if not chosen:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for i, (method, cell) in enumerate(chosen):
+        for j, rec in enumerate(cell):
+            val = rec["curves"]["val"]
+            ax.plot([p["beta"] for p in val], [100 * p["val_acc"] for p in val],
+                    label=LABEL[method] if j == 0 else None, **_style(i))  # fmt: skip
+    ax.set(xscale="log", xlabel=r"$\beta$ at the validation", ylim=(0, 100),
+           ylabel="validation accuracy, rounded (%)")  # fmt: skip
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
