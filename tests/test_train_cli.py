@@ -1,5 +1,7 @@
 """The command line answers bad values with argparse's one-line error and exit status 2."""
 
+import json
+
 import pytest
 import torch
 
@@ -103,3 +105,46 @@ def test_resume_with_nothing_to_resume_is_an_error(tmp_path, capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "no checkpoint.pt in" in last and "drop --resume" in last
     assert not (tmp_path / "empty").exists()
+
+
+FASHION = ["--dataset", "fashion-mnist", "--arch", "smallconv", "--iterations", "2",
+           "--no-progress", "--device", "cpu", "--batch-size", "8", "--val-size", "8",
+           "--eval-interval", "2", "--bn-batches", "1"]  # fmt: skip
+
+
+@pytest.fixture
+def debian_fashion(monkeypatch, tmp_path):
+    """A stand-in for Debian's Fashion-MNIST: the copy a given root must not fall back to."""
+    from test_fetch import write_fashion
+
+    from mdq_teach import fetch
+
+    folder = tmp_path / "debian"
+    write_fashion(folder, n_train=40, n_test=8)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", folder)
+    return folder
+
+
+def test_a_data_root_without_the_data_is_refused_not_replaced(tmp_path, capsys, debian_fashion):
+    root = tmp_path / "nonexistent"
+    with pytest.raises(SystemExit) as exit_info:
+        main(FASHION + ["--data-root", str(root), "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert str(root / "fashion-mnist") in err
+    assert f"mdq_teach.fetch fashion-mnist --root {root}" in err
+    assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_result_names_the_data_folder_actually_read(tmp_path, debian_fashion):
+    from test_fetch import write_fashion
+
+    root = tmp_path / "mine"
+    write_fashion(root / "fashion-mnist", n_train=40, n_test=8, seed=1)
+    main(FASHION + ["--data-root", str(root), "--out", str(tmp_path / "a")])
+    on_disk = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert on_disk["data_source"] == str((root / "fashion-mnist").resolve())
+    main(FASHION + ["--out", str(tmp_path / "b")])  # no root: Debian's copy, and the record says so
+    on_disk = json.loads((tmp_path / "b" / "result.json").read_text())
+    assert on_disk["data_source"] == str(debian_fashion.resolve())

@@ -804,6 +804,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         "test_loss": test_loss,
         "final_beta": _beta(optimizer),
         "hyperparameters": dataclasses.asdict(c),
+        "data_source": data.source,  # the folder read, which data_root alone may not say
         "world_size": world,
         "global_batch_size": c.batch_size * world,
         "export": export_sizes,
