@@ -404,3 +404,40 @@ def test_paper_preset_runs_the_authors_ceil_schedule():
     # ceil(t / I): 0 at t = 0, 1 for t = 1..I, 2 at t = I + 1.
     want = [1.0] + [s] * interval + [s * s]
     assert betas == pytest.approx(want, rel=1e-12)
+
+
+def test_a_fresh_run_into_an_existing_run_is_refused(tmp_path, synthetic):
+    c = dict(SMALL, method="bc", iterations=10, out=str(tmp_path))
+    first = train(c, data=synthetic)
+    before = {name: (tmp_path / name).read_bytes() for name in train_lib.RUN_FILES}
+    with pytest.raises(train_lib.UsageError, match="already holds a run.*--resume.*--overwrite"):
+        train(dict(c, lr=0.5), data=synthetic)
+    assert {name: (tmp_path / name).read_bytes() for name in train_lib.RUN_FILES} == before
+    again = train(dict(c, overwrite=True), data=synthetic)
+    assert again["history"] == first["history"]  # replaced, not appended to
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(s) for s in lines] == first["history"]
+
+
+def test_overwrite_leaves_nothing_of_the_replaced_run(tmp_path, synthetic):
+    c = dict(SMALL, method="bc", iterations=10, out=str(tmp_path))
+    train(c, data=synthetic)
+    train(dict(c, overwrite=True, stop_after=3), data=synthetic)  # before any evaluation
+    assert not (tmp_path / "best.pt").exists()  # the old run's best network is gone
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert (on_disk["finished"], on_disk["iterations_done"], on_disk["best_iteration"]) == (
+        False, 3, None)  # fmt: skip
+    with pytest.raises(ValueError, match="resume and overwrite exclude each other"):
+        resolve_config(dict(c, resume=True, overwrite=True))
+
+
+def test_default_run_names_differ_when_a_setting_does():
+    base = resolve_config(dict(SMALL, method="bc"))
+    name = train_lib.run_name(base)
+    assert name.startswith("synthetic-smallconv-bc-seed0-") and len(name.split("-")[-1]) == 8
+    assert train_lib.run_name(resolve_config(dict(SMALL, method="bc"))) == name  # stable
+    for change in ({"lr": 0.002}, {"batch_size": 16}, {"levels": (-1.0, 0.0, 1.0)}):
+        assert train_lib.run_name(resolve_config(dict(SMALL, method="bc", **change))) != name
+    # Settings a resumption may change keep the folder, so --resume finds the run.
+    for same in ({"iterations": 50}, {"device": None}, {"progress": True}):
+        assert train_lib.run_name(resolve_config(dict(SMALL, method="bc", **same))) == name

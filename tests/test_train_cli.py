@@ -148,3 +148,27 @@ def test_result_names_the_data_folder_actually_read(tmp_path, debian_fashion):
     main(FASHION + ["--out", str(tmp_path / "b")])  # no root: Debian's copy, and the record says so
     on_disk = json.loads((tmp_path / "b" / "result.json").read_text())
     assert on_disk["data_source"] == str(debian_fashion.resolve())
+
+
+def test_a_second_run_into_the_same_out_is_refused_unless_asked(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    main(BASE + ["--out", out])
+    metrics = (tmp_path / "run" / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(BASE + ["--out", out, "--lr", "0.01"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and "already holds a run" in last and "--overwrite" in last
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == metrics
+    main(BASE + ["--out", out, "--lr", "0.01", "--overwrite"])
+
+
+def test_default_out_folders_of_runs_differing_in_lr_differ(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    outs = []
+    for lr in ("0.001", "0.002"):
+        main(BASE + ["--lr", lr])
+        outs.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["out"])
+    assert outs[0] != outs[1] and all(o.startswith("runs/synthetic-smallconv-") for o in outs)

@@ -16,6 +16,9 @@ non-finite numbers are written as the strings ``"inf"``, ``"-inf"``, ``"nan"``) 
 ``export``, the packed network of :mod:`mdq_teach.nn.export`. Files are written to a temporary
 name and renamed, so a run killed mid-write leaves the previous file intact. Checkpoints are read
 with ``torch.load(weights_only=True)``: a file holding anything else is refused, never executed.
+A fresh run refuses an ``out`` that already holds a run (any of ``RUN_FILES``) unless ``resume``
+continues it or ``overwrite`` replaces it (its files are deleted first); the command line's
+default ``out`` is ``runs/`` + :func:`run_name`, which hashes every setting that changes the result.
 
 Resume: ``resume=True`` continues the run found in ``out`` to exactly the weights an
 uninterrupted run would reach: batches are a pure function of (seed, iteration) (see
@@ -44,6 +47,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import hashlib
 import inspect
 import json
 import math
@@ -128,6 +132,7 @@ class TrainConfig:
     device: str | None = None  # default: cuda when available
     out: str | None = None  # None: keep everything in memory, write nothing
     resume: bool = False
+    overwrite: bool = False  # replace a run already in out (without it, such an out is refused)
     progress: bool = True
     export: str | None = None  # write the best rounded network, packed (mdq_teach.nn.export)
     # speed
@@ -149,9 +154,11 @@ class TrainConfig:
 
 # Settings that may differ between a run and its resumption without changing the result.
 _RESUMABLE = {
-    "iterations", "stop_after", "device", "out", "resume", "progress", "data_root", "export",
-    "compile_backend",
+    "iterations", "stop_after", "device", "out", "resume", "overwrite", "progress", "data_root",
+    "export", "compile_backend",
 }  # fmt: skip
+# What a run leaves in its out folder; any of them there means a run is in the way.
+RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.jsonl", "result.json")
 
 
 def resolve_config(config: TrainConfig | dict, overrides: dict | None = None) -> TrainConfig:
@@ -307,6 +314,30 @@ def _check(c: TrainConfig) -> None:
             raise ValueError(f"{name} must be {kind} (or not exist yet), got {value!r}")
     if c.resume and c.out is None:
         raise ValueError("resume needs out, the folder of the run to continue")
+    if c.resume and c.overwrite:
+        raise ValueError("resume and overwrite exclude each other: continue the run or replace it")
+
+
+def run_name(c: TrainConfig) -> str:
+    """The default folder name of a run: a readable stem and a short hash of every setting that
+    changes the result, so runs that differ only in, say, lr never share a folder (settings that
+    a resumption may change, like iterations, are left out: resuming finds the same folder)."""
+    settings = {k: v for k, v in dataclasses.asdict(c).items() if k not in _RESUMABLE}
+    digest = hashlib.sha256(_dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{c.dataset}-{c.arch}-{c.method}-seed{c.seed}-{digest}"
+
+
+def _check_out_is_free(c: TrainConfig) -> None:
+    """Refuse to start a fresh run over one already in ``out``: it would truncate its metrics and
+    replace its checkpoint, best network and result without a word."""
+    if c.out is None or c.resume or c.overwrite:
+        return
+    found = [name for name in RUN_FILES if (Path(c.out) / name).exists()]
+    if found:
+        raise UsageError(
+            f"out {c.out} already holds a run ({', '.join(found)}); pass resume (--resume) to "
+            "continue it, overwrite (--overwrite) to replace it, or choose another out"
+        )
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -560,6 +591,8 @@ def train(
     see the module docstring.
     """
     c = resolve_config(config)
+    # Before the process group exists, so that every rank sees the folder as it was found.
+    _check_out_is_free(c)
     rank, world, device, created_group = _distributed(c.device)
     try:
         return _train(c, data, command, scheduler, rank, world, device)
@@ -580,6 +613,9 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
     resuming = c.resume
     if out is not None and lead:
         out.mkdir(parents=True, exist_ok=True)
+        if c.overwrite:  # nothing of the replaced run may outlive it (an old best.pt, result)
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
     started = time.perf_counter()
 
     if data is None:
@@ -1037,13 +1073,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     g.add_argument(
-        "--out", help="folder for checkpoints, metrics.jsonl and result.json (default runs/<name>)"
+        "--out",
+        help="folder for checkpoints, metrics.jsonl and result.json (default runs/<dataset>-"
+        "<arch>-<method>-seed<seed>-<hash of the settings>)",
     )
     g.add_argument(
         "--resume",
         action="store_true",
         default=None,
         help="continue the run found in --out (an error when --out holds no checkpoint)",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=None,
+        help="replace the run already in --out (without it, such an --out is refused)",
     )
     g.add_argument(
         "--export",
@@ -1092,8 +1136,7 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as err:
         parser.error(str(err))
     if config.out is None:
-        name = f"{config.dataset}-{config.arch}-{config.method}-seed{config.seed}"
-        config = dataclasses.replace(config, out=str(Path("runs") / name))
+        config = dataclasses.replace(config, out=str(Path("runs") / run_name(config)))
     try:
         result = train(config, command="python -m mdq_teach.train " + shlex.join(argv))
     except UsageError as err:
