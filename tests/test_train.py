@@ -441,3 +441,36 @@ def test_default_run_names_differ_when_a_setting_does():
     # Settings a resumption may change keep the folder, so --resume finds the run.
     for same in ({"iterations": 50}, {"device": None}, {"progress": True}):
         assert train_lib.run_name(resolve_config(dict(SMALL, method="bc", **same))) == name
+
+
+def _nan_gradient_at(monkeypatch, step):
+    """Make the trainer's model receive a NaN gradient for its first weight at backward ``step``."""
+    from mdq_teach.nn.models import get_model
+
+    def patched(*args, **kwargs):
+        model = get_model(*args, **kwargs)
+        calls = [0]
+
+        def hook(grad):
+            calls[0] += 1
+            return torch.full_like(grad, math.nan) if calls[0] == step else grad
+
+        next(model.parameters()).register_hook(hook)
+        return model
+
+    monkeypatch.setattr(train_lib, "get_model", patched)
+
+
+@pytest.mark.parametrize("log_interval,eval_interval", [(4, 8), (8, 4)])
+def test_a_nan_gradient_stops_the_run_instead_of_rounding_to_plus_one(
+    monkeypatch, tmp_path, synthetic, log_interval, eval_interval
+):
+    # bc's sign of a NaN latent is +1: the loss stays finite, and the run used to finish with a
+    # "best" network of +1s. Now it stops at the next host sync (a log, or an evaluation).
+    _nan_gradient_at(monkeypatch, 3)
+    c = dict(SMALL, method="bc", iterations=8, log_interval=log_interval,
+             eval_interval=eval_interval, out=str(tmp_path))  # fmt: skip
+    message = r"NaN or inf by iteration 4 .*features\.0\.weight"
+    with pytest.raises(FloatingPointError, match=message):
+        train(c, data=synthetic)
+    assert not (tmp_path / "best.pt").exists() and not (tmp_path / "result.json").exists()

@@ -547,6 +547,25 @@ def make_scheduler(optimizer, c: TrainConfig):
     return sched.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
+def _all_finite(optimizer) -> torch.Tensor:
+    """The optimizer's device flag "every weight and latent is finite" (True for an optimizer
+    that cannot tell); reading it is the caller's host sync."""
+    check = getattr(optimizer, "all_finite", None)
+    return check() if check is not None else torch.tensor(True)
+
+
+def _nonfinite_weights(optimizer, model, done: int, method: str, lr) -> FloatingPointError:
+    bad = optimizer.nonfinite_parameters() if hasattr(optimizer, "nonfinite_parameters") else []
+    named = {id(p): name for name, p in model.named_parameters()}
+    names = [named.get(id(p), "a parameter") for p in bad]
+    where = names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "") if names else "?"
+    return FloatingPointError(
+        f"weights became NaN or inf by iteration {done} ({method}, lr={lr}; first in {where}): a "
+        "gradient was not finite; try a lower learning rate (the run stops rather than round "
+        "NaN to a level)"
+    )
+
+
 def _beta(optimizer) -> float | None:
     beta = getattr(optimizer, "beta", None)  # the public property of mdq_teach's optimizer
     return None if beta is None else float(beta)
@@ -749,17 +768,22 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         window["correct"] += (logits.detach().argmax(1) == y).sum()
         window["n"] += len(y)
         done = t + 1
-        if done % c.log_interval == 0 or done == c.iterations:  # a stopped run logs on resume
-            totals = torch.stack([window["loss"], window["correct"].double()])
+        logged = done % c.log_interval == 0 or done == c.iterations  # a stopped run logs on resume
+        if logged:
+            totals = torch.stack(
+                [window["loss"], window["correct"].double(), _all_finite(optimizer).double()]
+            )
             n = window["n"] * world
             if world > 1:
                 torch.distributed.all_reduce(totals)
-            loss_sum, correct = totals.tolist()  # the interval's one host sync
+            loss_sum, correct, finite = totals.tolist()  # the interval's one host sync
             if not math.isfinite(loss_sum):
                 raise FloatingPointError(
                     f"training loss became {loss_sum} in the logging interval ending at "
                     f"iteration {done} ({c.method}, lr={lr}); try a lower learning rate"
                 )
+            if finite != world:
+                raise _nonfinite_weights(optimizer, model, done, c.method, lr)
             metrics.log(
                 {
                     "kind": "train",
@@ -773,6 +797,9 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
             window = {"loss": torch.zeros_like(window["loss"]),
                       "correct": torch.zeros_like(window["correct"]), "n": 0}  # fmt: skip
         if done % c.eval_interval == 0 or done == c.iterations:
+            # Rounding NaN gives a valid-looking level: never evaluate weights not just checked.
+            if not logged and not bool(_all_finite(optimizer)):
+                raise _nonfinite_weights(optimizer, model, done, c.method, lr)
             record = {"kind": "eval", "iteration": done, "beta": _beta(optimizer)}
             if quantized:
                 if c.eval_soft:
@@ -1141,8 +1168,10 @@ def main(argv: list[str] | None = None) -> dict:
         result = train(config, command="python -m mdq_teach.train " + shlex.join(argv))
     except UsageError as err:
         parser.error(str(err))
-    except (CheckpointError, fetch.DatasetNotFoundError) as err:
+    except fetch.DatasetNotFoundError as err:
         parser.exit(1, f"{parser.prog}: error: {err}\n")
+    except (CheckpointError, FloatingPointError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {
             k: result[k] for k in ("best_val_acc", "best_iteration", "test_acc", "wall_time_s")
