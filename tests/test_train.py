@@ -474,3 +474,26 @@ def test_a_nan_gradient_stops_the_run_instead_of_rounding_to_plus_one(
     with pytest.raises(FloatingPointError, match=message):
         train(c, data=synthetic)
     assert not (tmp_path / "best.pt").exists() and not (tmp_path / "result.json").exists()
+
+
+def test_a_resumed_progress_bar_shows_the_run_position_and_the_loss(tmp_path, synthetic, capsys):
+    c = dict(SMALL, method="bc", iterations=20, out=str(tmp_path))
+    train(dict(c, stop_after=7), data=synthetic)
+    capsys.readouterr()
+    train(dict(c, resume=True, progress=True), data=synthetic)
+    bar = capsys.readouterr().err
+    assert " 7/20 " in bar and " 20/20 " in bar and " 0/13 " not in bar
+    assert "loss=" in bar and "val=" in bar
+
+
+def test_a_bare_command_starts_nothing_and_help_shows_an_example():
+    out = subprocess.run(
+        [sys.executable, "-m", "mdq_teach.train"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2 and "--dataset" in out.stderr.strip().splitlines()[-1]
+    out = subprocess.run(
+        [sys.executable, "-m", "mdq_teach.train", "--help"], capture_output=True, text=True
+    )
+    assert "python -m mdq_teach.train --dataset fashion-mnist --arch smallconv" in " ".join(
+        out.stdout.split()
+    )

@@ -53,7 +53,6 @@ import json
 import math
 import numbers
 import os
-import pickle
 import platform
 import random
 import shlex
@@ -71,6 +70,7 @@ import torch.nn.functional as F
 from mdq_teach import fetch
 
 from . import data as data_lib
+from .checkpoint import LOAD_ERRORS, CheckpointError, check_iteration, check_layout, load_checkpoint
 from .models import ARCHS, get_model
 from .presets import PROTOCOL, paper_preset
 
@@ -85,10 +85,6 @@ class UsageError(ValueError):
 
 class ResumeError(UsageError):
     """``resume`` cannot be honoured (nothing to resume, other settings): a usage error."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that this trainer did not write (or that is damaged) was refused."""
 
 
 @dataclass
@@ -394,22 +390,6 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_checkpoint(path: Path, map_location="cpu"):
-    """``torch.load(path, weights_only=True)``: tensors and plain values only. Anything else (a
-    pickle that would run code, a foreign file) raises :class:`CheckpointError`; nothing runs."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(
-            f"{path} holds objects other than tensors and plain values and was refused unread "
-            f"(loading it could run code); checkpoints of mdq_teach before weights-only loading "
-            f"pickled numpy state and cannot be resumed: start the run again ({first})"
-        ) from None
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
-        raise CheckpointError(f"{path} could not be read as a checkpoint: {err}") from None
-
-
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -630,8 +610,19 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
             "or drop --resume to start a fresh run there"
         )
     resuming = c.resume
+    if lead:
+        # Found now, not when the first file or the export is written (hours later).
+        for name, folder in (("out", out), ("export", c.export and Path(c.export).parent)):
+            if folder is None:
+                continue
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise UsageError(
+                    f"{name}: cannot create the folder {folder} ({err.strerror or err}); "
+                    "choose a writable place"
+                ) from None
     if out is not None and lead:
-        out.mkdir(parents=True, exist_ok=True)
         if c.overwrite:  # nothing of the replaced run may outlive it (an old best.pt, result)
             for name in RUN_FILES:
                 (out / name).unlink(missing_ok=True)
@@ -690,6 +681,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
               "correct": torch.zeros((), device=device, dtype=torch.int64), "n": 0}  # fmt: skip
     if resuming:
         ckpt = load_checkpoint(ckpt_path)
+        check_layout(ckpt, ckpt_path)
         saved = {k: v for k, v in ckpt["config"].items() if k not in _RESUMABLE}
         now = {k: v for k, v in dataclasses.asdict(c).items() if k not in _RESUMABLE}
         saved.setdefault("world_size", ckpt.get("world_size", 1))
@@ -697,19 +689,40 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         diff = {k: (saved.get(k), now[k]) for k in now if _plain(saved.get(k)) != _plain(now[k])}
         if diff:
             raise ResumeError(f"resume with different settings (saved, now): {diff}")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        lr_scheduler.load_state_dict(ckpt["scheduler"])
-        _set_rng_state(ckpt["rng"])
-        start = ckpt["iteration"]
-        saved_window = ckpt["window"]
-        # The saved sums are global: rank 0 carries them, the others start from zero.
-        window = {k: saved_window[k].to(device) * (rank == 0) for k in ("loss", "correct")}
-        window["n"] = saved_window["n"]
-        best = {k: ckpt["best"][k] for k in ("val_acc", "iteration")}
-        best["state"] = (
-            load_checkpoint(out / "best.pt", map_location=device) if best["iteration"] else None
-        )
+        start = check_iteration(ckpt, ckpt_path, c.iterations)
+        if c.stop_after is not None and c.stop_after < start:
+            raise ResumeError(
+                f"stop_after must be in [{start}, iterations={c.iterations}] when resuming a run "
+                f"at iteration {start}, got {c.stop_after}"
+            )
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            lr_scheduler.load_state_dict(ckpt["scheduler"])
+            _set_rng_state(ckpt["rng"])
+            saved_window = ckpt["window"]
+            # The saved sums are global: rank 0 carries them, the others start from zero.
+            window = {k: saved_window[k].to(device) * (rank == 0) for k in ("loss", "correct")}
+            window["n"] = int(saved_window["n"])
+            best = {k: ckpt["best"][k] for k in ("val_acc", "iteration")}
+            best["val_acc"] = float(best["val_acc"])
+        except LOAD_ERRORS as err:
+            raise CheckpointError(
+                f"{ckpt_path} does not fit this run ({type(err).__name__}: "
+                f"{str(err).strip().splitlines()[0][:300] if str(err).strip() else 'no message'})"
+                "; it is damaged or was written for another network"
+            ) from None
+        best["state"] = None
+        if best["iteration"]:
+            best_path = out / "best.pt"
+            best["state"] = load_checkpoint(best_path, map_location=device)
+            try:  # a damaged best.pt would otherwise fail only at the end of the run
+                copy.deepcopy(model).load_state_dict(best["state"])
+            except LOAD_ERRORS as err:
+                raise CheckpointError(
+                    f"{best_path} does not fit this run ({type(err).__name__}); it is damaged "
+                    "or was written for another network"
+                ) from None
     metrics = _Metrics(
         out / "metrics.jsonl" if out is not None and lead else None, start if resuming else None
     )
@@ -749,7 +762,8 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         }
         _atomic_save(state, ckpt_path)
 
-    bar = _progress(range(start, end), c.progress and lead, f"{c.method} {c.arch} {c.dataset}")
+    bar = _progress(start, end, c.progress and lead, f"{c.method} {c.arch} {c.dataset}")
+    postfix = {}  # the latest loss, validation accuracy and beta, shown next to the bar
     for t in bar:
         net.train()
         lr = optimizer.param_groups[0]["lr"]  # set by the scheduler; used by this step
@@ -794,6 +808,9 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
                     "beta": _beta(optimizer),
                 }
             )
+            if c.progress and lead:
+                postfix["loss"] = f"{loss_sum / n:.4g}"
+                bar.set_postfix(postfix)
             window = {"loss": torch.zeros_like(window["loss"]),
                       "correct": torch.zeros_like(window["correct"]), "n": 0}  # fmt: skip
         if done % c.eval_interval == 0 or done == c.iterations:
@@ -821,7 +838,8 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
                     _atomic_save(best["state"], out / "best.pt")
             if c.progress and lead:
                 beta = "-" if record["beta"] is None else f"{record['beta']:.3g}"
-                bar.set_postfix(val=f"{record['val_acc']:.4f}", beta=beta)
+                postfix.update(val=f"{record['val_acc']:.4f}", beta=beta)
+                bar.set_postfix(postfix)
         if done % ckpt_every == 0 or done == end:
             checkpoint(done)
 
@@ -881,6 +899,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         "command": command or "mdq_teach.nn.train.train(config) from Python",
         "wall_time_s": time.perf_counter() - started,
         "resumed_from": start if resuming else None,
+        "iterations_run": end - start,  # by this invocation; iterations_done counts from 0
     }
     if out is not None and lead:
         _atomic_text(_dumps(result, indent=2) + "\n", out / "result.json")
@@ -897,12 +916,14 @@ def _plain(value):
     return value
 
 
-def _progress(iterable, enabled: bool, desc: str):
+def _progress(start: int, end: int, enabled: bool, desc: str):
+    """Iterations ``start .. end - 1``; with ``enabled``, a bar showing position / ``end`` (a
+    resumed run starts at ``start``, not at 0 of what is left)."""
     if not enabled:
-        return iterable
+        return range(start, end)
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, dynamic_ncols=True)
+    return tqdm(range(start, end), desc=desc, dynamic_ncols=True, initial=start, total=end)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -967,11 +988,15 @@ def build_parser() -> argparse.ArgumentParser:
         "dataset, architecture, method and levels; any flag given explicitly overrides them. "
         "Under `torchrun --nproc_per_node N -m mdq_teach.train ...` it trains with N processes "
         "(DistributedDataParallel); --batch-size is then per process, the global batch N times it.",
+        epilog="example, on a laptop's CPU (after python -m mdq_teach.fetch fashion-mnist): "
+        "python -m mdq_teach.train --dataset fashion-mnist --arch smallconv --method "
+        "md-tanh-s --iterations 2000 --eval-interval 500 --device cpu --out runs/fmnist-small",
     )
     from . import METHODS
 
     add = p.add_argument
-    add("--dataset", default=d.dataset, choices=data_lib.DATASETS)
+    # Required: without it, a bare command would start the protocol's 100k-iteration CIFAR run.
+    add("--dataset", required=True, choices=data_lib.DATASETS)
     add("--arch", default=d.arch, choices=ARCHS)
     add("--method", default=d.method, choices=METHODS)
     add("--preset", default=None, choices=["paper"], help="take hyperparameters from the paper")
