@@ -364,6 +364,10 @@ def test_base_names_and_classes():
         (dict(method="md-tanh-s", levels=(1.0,)), "at least 2"),
         (dict(method="md-tanh-s", levels=(0.0, 0.0, 1.0)), "distinct"),
         (dict(method="md-tanh-s", levels=(0.0, math.inf)), "finite"),
+        # Sorted silently before, while maps and the command line refuse: the same message now.
+        (dict(method="md-tanh-s", levels=(1.0, -1.0)),
+         r"levels must be strictly increasing \(sorted, no repeats\), got \(1.0, -1.0\)"),
+        (dict(method="bc", levels=(0.0, -1.0, 1.0)), "strictly increasing"),
         (dict(method="md-tanh-s", base="lbfgs"), "base must be"),
     ],
 )

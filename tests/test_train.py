@@ -497,3 +497,21 @@ def test_a_bare_command_starts_nothing_and_help_shows_an_example():
     assert "python -m mdq_teach.train --dataset fashion-mnist --arch smallconv" in " ".join(
         out.stdout.split()
     )
+
+
+def test_a_crafted_checkpoint_iteration_is_refused_not_recorded(tmp_path, synthetic):
+    # iteration=10**6 made the resumed run skip every step and result.json claim 10 of 10.
+    c = dict(SMALL, method="bc", iterations=10, out=str(tmp_path))
+    train(dict(c, stop_after=5), data=synthetic)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    for bad in (10**6, -1, 5.0, "5", 7):  # 7: not the optimizer's 5 steps
+        torch.save(dict(ckpt, iteration=bad), tmp_path / "checkpoint.pt")
+        with pytest.raises(train_lib.CheckpointError, match="checkpoint.pt: iteration"):
+            train(dict(c, resume=True), data=synthetic)
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    with pytest.raises(train_lib.ResumeError, match="stop_after must be in \\[5, iterations=10\\]"):
+        train(dict(c, resume=True, stop_after=3), data=synthetic)
+    resumed = train(dict(c, resume=True), data=synthetic)
+    assert (resumed["resumed_from"], resumed["iterations_run"], resumed["iterations_done"]) == (
+        5, 5, 10)  # fmt: skip
+    assert json.loads((tmp_path / "result.json").read_text())["iterations_run"] == 5

@@ -172,3 +172,35 @@ def test_default_out_folders_of_runs_differing_in_lr_differ(tmp_path, monkeypatc
         main(BASE + ["--lr", lr])
         outs.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["out"])
     assert outs[0] != outs[1] and all(o.startswith("runs/synthetic-smallconv-") for o in outs)
+
+
+# -------------------------------------------------------------- the torch part's bad-input sweep
+# benchmarks/bad_input_sweep_train.py holds the cases (its table and these tests never drift apart).
+
+
+def _load_sweep_train():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bad_input_sweep_train.py"
+    spec = importlib.util.spec_from_file_location("bad_input_sweep_train", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SWEEP_TRAIN = _load_sweep_train()
+SWEEP_TRAIN_CASES = SWEEP_TRAIN.cases()
+
+
+@pytest.mark.parametrize(
+    "area, label, interface, expect, code, make",
+    SWEEP_TRAIN_CASES,
+    ids=[f"{area}: {label}" for area, label, *_ in SWEEP_TRAIN_CASES],
+)
+def test_every_case_of_the_torch_sweep_is_a_clear_error(
+    tmp_path, area, label, interface, expect, code, make
+):
+    verdict, message, status = SWEEP_TRAIN.judge(tmp_path, interface, expect, make)
+    assert verdict == "clear error", f"{area}: {label}: {verdict}: {message}"
+    assert status == code, message  # 2: usage or a file at fault; 1: data missing

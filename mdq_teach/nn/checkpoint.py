@@ -32,6 +32,8 @@ def load_checkpoint(path: Path, map_location="cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):  # bytes no pickler wrote: damaged, not hostile
+            raise _unreadable(path, err) from None
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
             f"{path} holds objects other than tensors and plain values and was refused unread "
@@ -40,10 +42,14 @@ def load_checkpoint(path: Path, map_location="cpu"):
         ) from None
     except (OSError, EOFError, *LOAD_ERRORS) as err:
         # Random or truncated bytes surface as whatever the unpickler tripped over (KeyError: 6).
-        raise CheckpointError(
-            f"{path} could not be read as a checkpoint ({type(err).__name__}: {_first(err)}); "
-            "it is damaged or not a checkpoint: delete it or point --out elsewhere"
-        ) from None
+        raise _unreadable(path, err) from None
+
+
+def _unreadable(path: Path, err: BaseException) -> CheckpointError:
+    return CheckpointError(
+        f"{path} could not be read as a checkpoint ({type(err).__name__}: {_first(err)}); "
+        "it is damaged or not a checkpoint: delete it or point --out elsewhere"
+    )
 
 
 def check_layout(ckpt, path: Path) -> None:
