@@ -207,7 +207,13 @@ def fashion_mnist(
         if root is None:
             return DEBIAN_FASHION_DIR
         # Debian recompresses the files, so they are copied, not checked against FASHION_FILES.
-        _copy_files(DEBIAN_FASHION_DIR, target, FASHION_FILES)
+        try:
+            _copy_files(DEBIAN_FASHION_DIR, target, FASHION_FILES)
+        except OSError as err:
+            raise DatasetNotFoundError(
+                f"Fashion-MNIST: could not copy {DEBIAN_FASHION_DIR} into {target} "
+                f"({err.strerror or err}); choose a writable --root"
+            ) from None
         return target
     if download_ok:
         try:

@@ -232,3 +232,14 @@ def test_cifar_rejects_a_corrupt_archive(tmp_path):
 def test_cifar_unknown_name():
     with pytest.raises(ValueError, match="cifar10"):
         fetch.cifar(None, "mnist")
+
+
+def test_a_root_that_cannot_be_written_is_an_error_naming_it(monkeypatch, tmp_path):
+    debian = tmp_path / "debian"
+    write_fashion(debian)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", debian)
+    (tmp_path / "file").write_text("not a folder")
+    root = tmp_path / "file" / "root"
+    with pytest.raises(fetch.DatasetNotFoundError, match=f"into {root / 'fashion-mnist'}"):
+        fetch.fashion_mnist(root)
+    assert fetch.main(["fashion-mnist", "--root", str(root)]) == 1
