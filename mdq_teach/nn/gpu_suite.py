@@ -24,13 +24,14 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import shlex
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-EPOCHS = 10  # the epoch budget of every run in the grid
+EPOCHS = 5  # the epoch budget of every run in the grid (issue 17: at least 5)
 FAST_EPOCHS = 29  # issue 11, item 3: within 1.5 points of float in at most 29 epochs
 DATASET = "fashion-mnist"
 TRAIN_SIZE, VAL_SIZE, TEST_SIZE = 55_000, 5_000, 10_000
@@ -46,6 +47,10 @@ BINARY_R18 = (
 )  # fmt: skip
 OTHER_ARCH_METHODS = ("float", "bc", "pmf", "md-tanh-s")
 TERNARY_R18 = ("float", "pq", "gd-tanh", "md-tanh-s", "md-softmax-s")
+# Issue 17: more seeds of the ResNet-18 runs, so that the ranking carries error bars (these five
+# binary methods first, then the other five and the ternary runs).
+SEEDED_R18 = ("float", "bc", "pq", "md-tanh-s", "proxconnect")
+EXTRA_SEEDS = (1, 2)
 
 # Planning figures for one training iteration (batch 128, 1x32x32, float32/TF32, eager) on one
 # H100, in milliseconds, used until a throughput record or an earlier run of the same architecture
@@ -129,7 +134,9 @@ class Run:
         return self.settings["iterations"]
 
 
-def grid_run(arch: str, method: str, levels=BINARY, epochs: float = EPOCHS, batch="") -> Run:
+def grid_run(arch: str, method: str, levels=BINARY, epochs: float = EPOCHS, batch="",
+             seed: int = 0) -> Run:  # fmt: skip
+    """One cell of the grid; seed 0 keeps the record name without a seed suffix."""
     iterations = iterations_for(epochs)
     values, notes = paper_values(arch, method, levels)
     settings = compress(values, iterations)
@@ -138,15 +145,16 @@ def grid_run(arch: str, method: str, levels=BINARY, epochs: float = EPOCHS, batc
         batch_size=BATCH_SIZE,
         eval_interval=per_epoch(),
         log_interval=max(1, per_epoch() // 4),
-        seed=0,
+        seed=seed,
     )
     notes.append(
         f"schedule: the paper's intervals x {iterations}/{PAPER_ITERATIONS} "
         f"(lr every {settings['lr_interval']}, beta every "
         f"{settings.get('beta_scale_interval', '-')} iterations)"
     )
-    name = f"fmnist32-{arch}-{_kind(levels)}-{method}-e{epochs:g}"
-    return Run(name, arch, method, tuple(levels), epochs, settings, batch, ("grid",), notes)
+    name = f"fmnist32-{arch}-{_kind(levels)}-{method}-e{epochs:g}" + (f"-s{seed}" if seed else "")
+    tags = ("grid",) if seed == 0 else ("grid", "seed")
+    return Run(name, arch, method, tuple(levels), epochs, settings, batch, tags, notes)
 
 
 def fast_runs(epochs: float = FAST_EPOCHS) -> list[Run]:
@@ -196,6 +204,14 @@ def all_runs() -> list[Run]:
         if method == "float":
             continue  # the float network does not depend on the levels: the binary run serves
         runs.append(grid_run("resnet18", method, TERNARY, batch="r18-ternary"))
+    for seed in EXTRA_SEEDS:
+        runs += [grid_run("resnet18", m, BINARY, batch="r18-seeds", seed=seed) for m in SEEDED_R18]
+    others = [m for m in BINARY_R18 if m not in SEEDED_R18]
+    for seed in EXTRA_SEEDS:
+        runs += [grid_run("resnet18", m, BINARY, batch="r18-seeds-2", seed=seed) for m in others]
+    for seed in EXTRA_SEEDS:
+        runs += [grid_run("resnet18", m, TERNARY, batch="r18-ternary-seeds", seed=seed)
+                 for m in TERNARY_R18 if m != "float"]  # fmt: skip
     for arch in ("vgg16", "mobilenetv2"):
         runs += [grid_run(arch, m, BINARY, batch=arch) for m in OTHER_ARCH_METHODS]
     return runs + fast_runs()
@@ -404,6 +420,17 @@ def run_one(run: Run, data, *, device, results_dir, runs_dir, command, allow_cpu
     return results.write_record(record, results_dir, allow_cpu_record=allow_cpu_record)
 
 
+def claim(folder: Path, name: str) -> bool:
+    """Atomically claim run ``name`` in ``folder``: True for the one process that creates the
+    claim file first (O_EXCL), False for every later one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(folder / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
 def tiny(run: Run) -> Run:
     """A seconds-long CPU version of ``run`` for tests: smallconv, 6 iterations, same method."""
     settings = dict(run.settings, iterations=6, batch_size=16, eval_interval=3, log_interval=2,
@@ -444,6 +471,9 @@ def main(argv=None) -> int:
     r.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
     r.add_argument("--force", action="store_true", help="rerun runs that already have a record")
     r.add_argument("--progress", action="store_true", help="the trainer's progress bar")
+    r.add_argument("--claim-dir",
+                   help="share the runs with other processes given the same folder: each run is "
+                   "taken by the first process to claim it there (several workers on one GPU)")
     r.add_argument("--tiny", action="store_true",
                    help="CPU test: seconds-long runs of smallconv on synthetic data, never in "
                    "book/results (needs --results-dir and --allow-cpu-record)")
@@ -524,6 +554,9 @@ def _run(args, command: str) -> int:
             skipped.append(run.name)
             print(f"[{i}/{len(todo)}] {run.name}: this trainer takes no scheduler=: SKIPPED",
                   flush=True)  # fmt: skip
+            continue
+        if args.claim_dir is not None and not claim(Path(args.claim_dir), run.name):
+            print(f"[{i}/{len(todo)}] {run.name}: claimed by another worker", flush=True)
             continue
         print(f"[{i}/{len(todo)}] {run.name}: {run.iterations} iterations, ~{needed:.0f} s",
               flush=True)  # fmt: skip

@@ -59,12 +59,14 @@ torch-native behaviour:
   made from the weights DDP broadcast from rank 0; an optimizer built earlier must call
   ``reset_latents_from_params()`` after wrapping, or ranks start from different latents.
 
-Initialisation (Algorithms 1 and 2 of the paper): the model's float weight ``w0`` is taken as the
-latent, ``x~ = w0`` in w-space and ``u~_k = q_k w0 - q_k^2 / 2`` in u-space (a bump of probability
-centred on ``w0``; ``u~_k = q_k w0`` for two symmetric levels, the same softmax); the model then
-holds ``P_beta_0(x~)`` (for ProxQuant, ``w0`` unchanged). The mirror methods take the dual of
-that point, so a weight saturated at construction sits within a few units of roundoff (of the
-gap between the levels) of its level.
+Initialisation (Algorithms 1 and 2 of the paper): the model's float weight ``w0`` (for levels
+other than two symmetric ones, first mapped onto the levels' scale: ``latent_init``,
+:mod:`mdq_teach.nn.latent_init`) is taken as the latent, ``x~ = w0`` in w-space and
+``u~_k = q_k w0 - q_k^2 / 2`` in u-space (a bump of probability centred on ``w0``;
+``u~_k = q_k w0`` for two symmetric levels, the same softmax); the model then holds
+``P_beta_0(x~)`` (for ProxQuant, ``w0`` itself). The mirror methods take the dual of that point,
+so a weight saturated at construction sits within a few units of roundoff (of the gap between
+the levels) of its level.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ from contextlib import contextmanager
 
 import torch
 
+from .latent_init import check_latent_init, scales_to_levels, to_levels_scale
 from .presets import BETA_ROUNDINGS, BetaSchedule
 from .quantize import PMF_JACOBIANS, PQ_REGS, PROJECTIONS, ROUTES, StepContext, as_levels
 from .registry import get_method, projection_key
@@ -184,6 +187,7 @@ class QuantOptimizer(torch.optim.Optimizer):
         pq_clamp: bool = True,
         pmf_jacobian: str = "paper",
         check_finite: bool = False,
+        latent_init: str = "auto",
         **base_kwargs,
     ):
         entry = get_method(method)
@@ -234,6 +238,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                 raise ValueError(f"{name} must be True or False, got {flag!r}")
         self.pq_clamp = pq_clamp
         self.check_finite = check_finite
+        self.latent_init = check_latent_init(latent_init)
         route_key = entry.route
         if method == "bc" and not bc_clip_grad:
             route_key = "ste"  # BinaryConnect without gradient cancellation
@@ -276,7 +281,7 @@ class QuantOptimizer(torch.optim.Optimizer):
             with torch.no_grad():
                 for p in group["params"]:
                     state = self.state[p]
-                    latent = projection.lift_init(p.detach().to(_latent_dtype(p)))
+                    latent = projection.lift_init(self._initial_weights(p, _latent_dtype(p)))
                     state["latent"] = latent
                     if route.stores_primal_for(projection):
                         state["primal"] = projection(latent, self.beta_at(0))
@@ -299,6 +304,14 @@ class QuantOptimizer(torch.optim.Optimizer):
                     self.state[p] = self.base.state[p]
         self._ready = True
         self._write_all()
+
+    def _initial_weights(self, p: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The float weights a latent starts from: ``p`` itself, or mapped onto the levels' scale
+        (``latent_init``, see :mod:`mdq_teach.nn.latent_init`)."""
+        w = p.detach().to(dtype)
+        if scales_to_levels(self.latent_init, self.levels):
+            return to_levels_scale(w, self.levels)
+        return w
 
     def _make_base(self, base_cls, base_groups) -> torch.optim.Optimizer:
         """The base optimizer, on its fused kernel where torch has one, else its foreach path."""
@@ -590,12 +603,11 @@ class QuantOptimizer(torch.optim.Optimizer):
         beta = self.beta
         for p, state, proj, route in self._quantized():
             latent = state["latent"]
-            w = p.detach().to(latent.dtype)
             if inverse:
-                primal = proj.from_weights(w)
+                primal = proj.from_weights(p.detach().to(latent.dtype))
                 latent.copy_(proj.inverse(primal, beta))
             else:
-                latent.copy_(proj.lift_init(w))
+                latent.copy_(proj.lift_init(self._initial_weights(p, latent.dtype)))
                 primal = proj(latent, beta)
             if route.stores_primal_for(proj):
                 state["primal"].copy_(primal)
@@ -786,6 +798,10 @@ def make_optimizer(
         pmf_jacobian: "paper" (the softmax Jacobian) or "released" (PMF's code: beta (I - u u^T)).
         check_finite: raise, naming the parameter, on a NaN or inf gradient (one host sync per
             step; off by default).
+        latent_init: where the latents start: "weights" (the paper: the float weights),
+            "levels" (each tensor mapped onto the levels' scale) or "auto" (default: "weights"
+            for two levels -a, a, "levels" otherwise; see :mod:`mdq_teach.nn.latent_init`, why
+            ternary networks otherwise round to all zeros).
         anything else: the base optimizer's own arguments (momentum, betas, weight_decay, ...).
     """
     return QuantOptimizer(

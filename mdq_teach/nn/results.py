@@ -70,19 +70,22 @@ def _git(*args: str) -> str | None:
 def git_state() -> dict:
     """``{"git_commit", "git_dirty", "git_source"}`` of the package's checkout.
 
-    Where the code runs from a copy without ``.git`` (a device machine that received the working
-    tree only), ``$MDQ_GIT_COMMIT`` and ``$MDQ_GIT_DIRTY`` (``0``/``1``) may say what was sent.
+    ``$MDQ_GIT_COMMIT`` and ``$MDQ_GIT_DIRTY`` (``0``/``1``), where set, say what was sent to a
+    machine that received a copy of the working tree, and take precedence over its ``.git``.
     """
+    env_commit = os.environ.get("MDQ_GIT_COMMIT")
+    # Said explicitly by whoever sent the tree: a device machine's copy may carry a .git whose
+    # HEAD is not the commit that was sent (seen: main's HEAD at the session's start, with the
+    # sent commit's changes as uncommitted edits).
+    if env_commit:
+        flag = os.environ.get("MDQ_GIT_DIRTY")
+        dirty = None if flag is None else flag.strip() not in ("", "0", "false", "no")
+        return {"git_commit": env_commit.strip(), "git_dirty": dirty, "git_source": "env"}
     commit = _git("rev-parse", "HEAD")
     if commit:
         status = _git("status", "--porcelain", "--untracked-files=no")
         dirty = None if status is None else bool(status.strip())
         return {"git_commit": commit.strip(), "git_dirty": dirty, "git_source": "git"}
-    env_commit = os.environ.get("MDQ_GIT_COMMIT")
-    if env_commit:
-        flag = os.environ.get("MDQ_GIT_DIRTY")
-        dirty = None if flag is None else flag.strip() not in ("", "0", "false", "no")
-        return {"git_commit": env_commit.strip(), "git_dirty": dirty, "git_source": "env"}
     return {"git_commit": None, "git_dirty": None, "git_source": None}
 
 

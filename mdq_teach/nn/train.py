@@ -71,6 +71,7 @@ from mdq_teach import fetch
 
 from . import data as data_lib
 from .checkpoint import LOAD_ERRORS, CheckpointError, check_iteration, check_layout, load_checkpoint
+from .latent_init import LATENT_INITS, check_latent_init
 from .models import ARCHS, get_model
 from .presets import PROTOCOL, paper_preset
 
@@ -116,6 +117,7 @@ class TrainConfig:
     quantizer: str | None = None  # proxconnect only
     pq_reg: str = "l1"
     pq_lambda: float = 1e-4  # PQ's regularisation rate (lambda_t = pq_lambda * t)
+    latent_init: str = "auto"  # where latents start (mdq_teach.nn.latent_init); float ignores it
     # evaluation and bookkeeping
     eval_interval: int = PROTOCOL["eval_interval"]
     eval_soft: bool = False  # also validate the unrounded network (cost: one more pass)
@@ -284,6 +286,7 @@ def _check(c: TrainConfig) -> None:
             )
         if c.quantizer not in QUANTIZER_NAMES:
             raise ValueError(f"quantizer must be one of {QUANTIZER_NAMES}, got {c.quantizer!r}")
+    check_latent_init(c.latent_init)
     if c.pq_reg not in ("l1", "l2"):
         raise ValueError(f"pq_reg must be 'l1' or 'l2', got {c.pq_reg!r}")
     if len(c.levels) < 2 or not all(math.isfinite(v) for v in c.levels) or any(
@@ -300,8 +303,6 @@ def _check(c: TrainConfig) -> None:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {c.lr_schedule!r}")
     if c.amp not in (None, *AMP):
         raise ValueError(f"amp must be None or one of {AMP}, got {c.amp!r}")
-    if c.arch == "vgg16" and c.dataset == "fashion-mnist":
-        raise ValueError("arch 'vgg16' needs 32x32 inputs; dataset 'fashion-mnist' is 28x28")
     check_device(c.device)
     for name in ("out", "export"):
         value = getattr(c, name)
@@ -509,6 +510,8 @@ def _make_optimizer(model, c: TrainConfig):
         options["quantizer"] = c.quantizer
     if c.method == "pq":
         options.update(pq_reg=c.pq_reg, pq_lambda=c.pq_lambda)
+    if c.latent_init != "auto":
+        options["latent_init"] = c.latent_init
     if c.preset == "paper" and _optimizer_accepts("beta_schedule"):
         options["beta_schedule"] = "ceil"  # the authors' released rule: beta_0 s^ceil(t / I)
     if c.allow_decreasing_beta and _optimizer_accepts("allow_decreasing_beta"):
@@ -1069,6 +1072,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--quantizer", choices=QUANTIZER_NAMES, help="ProxConnect's quantizer (proxconnect only)"
     )
+    g.add_argument(
+        "--latent-init", choices=LATENT_INITS,
+        help="where the latent weights start: 'weights' (the paper), 'levels' (mapped onto the "
+        "levels' scale, per tensor) or 'auto' ('weights' for two levels -a,a, else 'levels'; "
+        f"default {d.latent_init})",
+    )  # fmt: skip
     g.add_argument("--pq-reg", choices=["l1", "l2"], help=f"PQ regulariser (default {d.pq_reg})")
     g.add_argument(
         "--pq-lambda",
