@@ -17,6 +17,11 @@ call is answered in one of these ways:
 A second table calls the same functions with float16 and float32 inputs that are valid, and
 reports whether a finite result comes back (``ok``) or an error / non-finite value (``fail``).
 tests/test_validation.py turns these cases into parametrised tests.
+
+A third table (when torch is installed) sweeps the torch part: the trainer's command line,
+damaged checkpoints, data files and exported networks, and the optimizer's rounding, each answered
+with a clear error, an unclear one, a traceback, or silence (``bad_input_sweep_train.py``;
+tests/test_train_cli.py runs those cases).
 """
 
 from __future__ import annotations
@@ -35,14 +40,19 @@ from mdq_teach import bregman, maps, prox, simplex, theory, toy, updates  # noqa
 
 # Bad values by kind of argument. Each kind lists (label, value).
 NAN, INF = float("nan"), float("inf")
+# numpy turns a date or a duration into a count of its unit: a number, but not one a caller meant.
+DATES = [("datetime64", np.datetime64("2020-01-01")), ("timedelta64", np.timedelta64(1, "s"))]
 BAD = {
     "positive": [("0", 0.0), ("-1", -1.0), ("nan", NAN), ("inf", INF), ("-inf", -INF),
-                 ("str", "abc"), ("None", None), ("array", [1.0, 2.0]), ("complex", 1j)],
+                 ("str", "abc"), ("None", None), ("array", [1.0, 2.0]), ("complex", 1j), *DATES],
     "nonneg": [("-1", -1.0), ("nan", NAN), ("inf", INF), ("str", "abc"), ("None", None),
-               ("complex", 1j)],
-    "real": [("nan", NAN), ("inf", INF), ("str", "abc"), ("None", None), ("complex", 1j)],
+               ("complex", 1j), *DATES],
+    "real": [("nan", NAN), ("inf", INF), ("str", "abc"), ("None", None), ("complex", 1j),
+             *DATES],
     "array": [("nan", [0.1, NAN]), ("inf", [0.1, INF]), ("str", "abc"), ("None", None),
-              ("ragged", [[0.1], [0.1, 0.2]]), ("complex", [0.1j])],
+              ("ragged", [[0.1], [0.1, 0.2]]), ("complex", [0.1j]),
+              ("datetime64", np.array(["2020-01-01"], dtype="datetime64[D]")),
+              ("timedelta64", np.array([1], dtype="timedelta64[s]"))],
     "levels": [("one level", [1.0]), ("repeat", [0.0, 0.0, 1.0]), ("unsorted", [1.0, -1.0]),
                ("nan", [NAN, 1.0]), ("inf", [-INF, 1.0]), ("str", "abc"), ("2-D", [[0, 1], [2, 3]]),
                ("None-elem", [None, 1.0])],
@@ -263,6 +273,7 @@ def low_precision_cases():
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--details", action="store_true", help="print every non-clear case")
+    parser.add_argument("--no-torch", action="store_true", help="skip the torch part's cases")
     args = parser.parse_args(argv)
 
     rows = []
@@ -298,7 +309,39 @@ def main(argv=None) -> int:
         for label, dtype, verdict, what in low:
             if verdict != "ok":
                 print(f"  {verdict:<9} {label} [{dtype}]: {what[:110]}")
+    if not args.no_torch:
+        torch_table(args.details)
     return 0
+
+
+def torch_table(details: bool) -> None:
+    """The torch part's cases (bad_input_sweep_train.py), counted by area and verdict."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("\ntorch is not installed: trainer, checkpoint, data and export cases skipped")
+        return
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bad_input_sweep_train as sweep_train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = sweep_train.run_all(Path(tmp))
+    verdicts = sweep_train.VERDICTS
+    print(f"\ntrainer, checkpoint, data, export and optimizer cases tried: {len(rows)}")
+    print(f"{'area':<12}" + "".join(f"{v:>13}" for v in verdicts))
+    areas = dict.fromkeys(r[0] for r in rows)
+    for area in areas:
+        c = Counter(r[2] for r in rows if r[0] == area)
+        print(f"{area:<12}" + "".join(f"{c[v]:>13}" for v in verdicts))
+    total = Counter(r[2] for r in rows)
+    print(f"{'total':<12}" + "".join(f"{total[v]:>13}" for v in verdicts))
+    if details:
+        print("\ntorch part, every case:")
+        for area, label, verdict, what, code in rows:
+            status = "" if code is None else f" [exit {code}]"
+            print(f"  {verdict:<11} {area}: {label}{status}: {what[:110]}")
 
 
 if __name__ == "__main__":

@@ -27,14 +27,15 @@ def float_dtype(*arrays) -> np.dtype:
 
 
 def as_finite(name: str, value) -> np.ndarray:
-    """``value`` as a float64 array, rejecting NaN, infinity, complex numbers and non-numbers."""
+    """``value`` as a float64 array, rejecting NaN, infinity, complex numbers and non-numbers
+    (dates and durations too: numpy turns them into counts of their unit, not real numbers)."""
     if isinstance(value, str | bytes) or value is None:
         raise ValueError(
             f"{name} must be a real number or an array of real numbers, got {value!r}"
         )
     try:
         raw = np.asarray(value)
-        if raw.dtype.kind == "c" or raw.dtype.kind in "USV":
+        if raw.dtype.kind in "cUSVmM":
             raise TypeError(raw.dtype)
         arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as err:

@@ -8,13 +8,17 @@ Command line (the Makefile runs the first before the tests and the book build)::
 
 Every call is a quick no-op when the data is already in place, and prints where it is.
 
-Fashion-MNIST (Xiao et al., 2017) is looked for, in order, in Debian's ``dataset-fashion-mnist``
-package (``/usr/share/datasets/fashion-mnist``), in ``ROOT/fashion-mnist``; if it is in neither, the
-Debian package is installed when this runs as root on a machine with ``apt-get``, and otherwise the
-four official ``.gz`` files are downloaded into ``ROOT/fashion-mnist`` and checked against their
-published MD5 sums. CIFAR-10/100 (Krizhevsky, 2009) come as the official binary-version
-tarballs from the Toronto site (fixed-size records, read with numpy: no pickle is ever loaded),
-checked against their published MD5 sums and extracted into ``ROOT``.
+Fashion-MNIST (Xiao et al., 2017) lives in ``ROOT/fashion-mnist``. With ``--root`` (``root=``)
+given, that folder is the one used: Debian's ``dataset-fashion-mnist`` files
+(``/usr/share/datasets/fashion-mnist``) are copied into it when present, otherwise the four official
+``.gz`` files are downloaded into it and checked against their published MD5 sums. Without
+``--root``, Debian's folder is used in place when present, then ``ROOT/fashion-mnist``; if the data
+is in neither, the Debian package is installed when this runs as root on a machine with
+``apt-get``, and otherwise the files are downloaded as above.
+
+CIFAR-10/100 (Krizhevsky, 2009) come as the official binary-version tarballs from the Toronto site
+(fixed-size records, read with numpy: no pickle is ever loaded), checked against their published MD5
+sums and extracted into ``ROOT``.
 
 ``ROOT`` is ``--root`` when given, else the environment variable ``MDQ_DATA``, else
 ``~/.cache/mdq_teach``. This module needs only the standard library (tqdm, when installed, draws the
@@ -103,12 +107,34 @@ def _has_all(folder: Path, names) -> bool:
     return all((folder / n).is_file() for n in names)
 
 
+def fashion_mnist_candidates(root: str | os.PathLike | None = None) -> tuple[Path, ...]:
+    """The folders Fashion-MNIST is read from, in order: with ``root`` given, only
+    ``root/fashion-mnist`` (or ``root`` itself when it holds the four files), never another one
+    behind the caller's back; without it, Debian's folder, then the default root's."""
+    if root is not None:
+        base = Path(root).expanduser()
+        return (base / "fashion-mnist", base)
+    return (DEBIAN_FASHION_DIR, data_root() / "fashion-mnist")
+
+
 def find_fashion_mnist(root: str | os.PathLike | None = None) -> Path | None:
     """The folder holding the four Fashion-MNIST ``.gz`` files, or None; fetches nothing."""
-    for folder in (DEBIAN_FASHION_DIR, data_root(root) / "fashion-mnist"):
+    for folder in fashion_mnist_candidates(root):
         if _has_all(folder, FASHION_FILES):
             return folder
     return None
+
+
+def _copy_files(source: Path, target: Path, names) -> None:
+    """Copy ``names`` from ``source`` into ``target``, each through a temporary name."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        tmp = target / (name + ".part")
+        try:
+            shutil.copyfile(source / name, tmp)
+            os.replace(tmp, target / name)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _apt_install_fashion_mnist() -> bool:
@@ -164,16 +190,31 @@ def fashion_mnist(
 ) -> Path:
     """Make Fashion-MNIST available and return the folder with its four ``.gz`` IDX files.
 
-    Order: Debian's files, ``ROOT/fashion-mnist``, ``apt-get install dataset-fashion-mnist`` (root
-    only, when ``install_ok``), then a checksummed download into ``ROOT/fashion-mnist`` (when
-    ``download_ok``). Raises ``DatasetNotFoundError`` naming the command when all of these fail.
+    Without ``root``: Debian's files, ``ROOT/fashion-mnist``, ``apt-get install
+    dataset-fashion-mnist`` (root only, when ``install_ok``), then a checksummed download into
+    ``ROOT/fashion-mnist`` (when ``download_ok``). With ``root``, the result is always in ``root``:
+    ``root/fashion-mnist`` when complete, else Debian's files copied there, else the download.
+    Raises ``DatasetNotFoundError`` naming the command when all of these fail.
     """
     found = find_fashion_mnist(root)
     if found is not None:
         return found
-    if install_ok and _apt_install_fashion_mnist():
-        return DEBIAN_FASHION_DIR
     target = data_root(root) / "fashion-mnist"
+    debian_ok = _has_all(DEBIAN_FASHION_DIR, FASHION_FILES)
+    if not debian_ok and install_ok:
+        debian_ok = _apt_install_fashion_mnist()
+    if debian_ok:
+        if root is None:
+            return DEBIAN_FASHION_DIR
+        # Debian recompresses the files, so they are copied, not checked against FASHION_FILES.
+        try:
+            _copy_files(DEBIAN_FASHION_DIR, target, FASHION_FILES)
+        except OSError as err:
+            raise DatasetNotFoundError(
+                f"Fashion-MNIST: could not copy {DEBIAN_FASHION_DIR} into {target} "
+                f"({err.strerror or err}); choose a writable --root"
+            ) from None
+        return target
     if download_ok:
         try:
             for name, md5 in FASHION_FILES.items():
@@ -185,10 +226,15 @@ def fashion_mnist(
     else:
         reason = ""
     raise DatasetNotFoundError(
-        f"Fashion-MNIST not found{reason}. Run `python -m mdq_teach.fetch fashion-mnist` on a "
+        f"Fashion-MNIST not found{reason}. Run `{fetch_command('fashion-mnist', root)}` on a "
         f"machine with internet access (or `apt-get install {DEBIAN_FASHION_PACKAGE}`), or put "
         f"{', '.join(FASHION_FILES)} into {target}."
     )
+
+
+def fetch_command(name: str, root: str | os.PathLike | None = None) -> str:
+    """The command that puts data set ``name`` where a loader given ``root`` looks for it."""
+    return f"python -m mdq_teach.fetch {name}" + ("" if root is None else f" --root {root}")
 
 
 def _extract(archive: Path, root: Path) -> None:

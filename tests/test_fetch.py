@@ -110,13 +110,41 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert fetch.data_root() == Path.home() / ".cache" / "mdq_teach"
 
 
-def test_fashion_prefers_debian_files(monkeypatch, tmp_path):
+def test_fashion_without_root_uses_debian_files_in_place(monkeypatch, tmp_path, capsys):
+    debian = tmp_path / "debian"
+    write_fashion(debian)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", debian)
+    monkeypatch.setenv("MDQ_DATA", str(tmp_path / "env"))
+    monkeypatch.setattr(fetch, "_apt_install_fashion_mnist", lambda: pytest.fail("no apt"))
+    assert fetch.fashion_mnist() == debian
+    assert fetch.main(["fashion-mnist"]) == 0
+    assert str(debian) in capsys.readouterr().out
+    assert not (tmp_path / "env").exists()
+
+
+def test_fashion_root_is_honoured_debian_files_are_copied_into_it(monkeypatch, tmp_path, capsys):
+    # The root used to be ignored when Debian's package was installed: nothing was created.
     debian = tmp_path / "debian"
     write_fashion(debian)
     monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", debian)
     monkeypatch.setattr(fetch, "_apt_install_fashion_mnist", lambda: pytest.fail("no apt"))
-    assert fetch.fashion_mnist(tmp_path / "root") == debian
-    assert fetch.main(["fashion-mnist", "--root", str(tmp_path / "root")]) == 0
+    monkeypatch.setattr(fetch, "FASHION_URL", "file:///nonexistent/")  # no download either
+    root = tmp_path / "root"
+    assert fetch.main(["fashion-mnist", "--root", str(root)]) == 0
+    assert str(root / "fashion-mnist") in capsys.readouterr().out
+    for name in fetch.FASHION_FILES:
+        assert (root / "fashion-mnist" / name).read_bytes() == (debian / name).read_bytes()
+    assert not list((root / "fashion-mnist").glob("*.part"))
+    assert fetch.fashion_mnist(root) == root / "fashion-mnist"
+    assert fetch.find_fashion_mnist(root) == root / "fashion-mnist"
+
+
+def test_a_root_lacking_fashion_is_not_replaced_by_debians(monkeypatch, tmp_path):
+    debian = tmp_path / "debian"
+    write_fashion(debian)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", debian)
+    assert fetch.find_fashion_mnist(tmp_path / "empty") is None
+    assert fetch.find_fashion_mnist() == debian
 
 
 def test_fashion_download_is_checksummed(monkeypatch, tmp_path, capsys):
@@ -204,3 +232,14 @@ def test_cifar_rejects_a_corrupt_archive(tmp_path):
 def test_cifar_unknown_name():
     with pytest.raises(ValueError, match="cifar10"):
         fetch.cifar(None, "mnist")
+
+
+def test_a_root_that_cannot_be_written_is_an_error_naming_it(monkeypatch, tmp_path):
+    debian = tmp_path / "debian"
+    write_fashion(debian)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", debian)
+    (tmp_path / "file").write_text("not a folder")
+    root = tmp_path / "file" / "root"
+    with pytest.raises(fetch.DatasetNotFoundError, match=f"into {root / 'fashion-mnist'}"):
+        fetch.fashion_mnist(root)
+    assert fetch.main(["fashion-mnist", "--root", str(root)]) == 1

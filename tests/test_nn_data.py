@@ -179,3 +179,32 @@ def test_rank_shards_put_together_are_the_global_batch():
         data.BatchStream(d, 16, seed=3, rank=3, world=3)
     with pytest.raises(ValueError, match="batch_size"):
         data.BatchStream(d, 300, seed=3, world=2)
+
+
+def test_a_root_without_fashion_is_an_error_naming_it_and_the_command(fashion_dir, tmp_path):
+    # Debian's copy (fashion_dir) is present, but the caller asked for another root.
+    root = tmp_path / "nonexistent"
+    with pytest.raises(fetch.DatasetNotFoundError) as err:
+        data.load("fashion-mnist", root=root)
+    message = str(err.value)
+    assert str(root / "fashion-mnist") in message
+    assert f"python -m mdq_teach.fetch fashion-mnist --root {root}" in message
+
+
+def test_loaded_data_names_the_folder_it_was_read_from(fashion_dir, tmp_path):
+    assert data.load("fashion-mnist", val_size=5).source == str(fetch.DEBIAN_FASHION_DIR.resolve())
+    root = tmp_path / "mine"
+    write_fashion(root / "fashion-mnist", n_train=20, n_test=5, seed=1)
+    loaded = data.load("fashion-mnist", root=root, val_size=5)
+    assert loaded.source == str((root / "fashion-mnist").resolve()) and len(loaded.test_x) == 5
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not gzip", "empty"])
+def test_a_damaged_idx_file_is_an_error_naming_it(fashion_dir, damage):
+    path = fetch.DEBIAN_FASHION_DIR / "train-images-idx3-ubyte.gz"
+    raw = path.read_bytes()
+    path.write_bytes({"truncated": raw[: len(raw) // 2], "not gzip": b"hello world",
+                      "empty": gzip.compress(b"")}[damage])  # fmt: skip
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz") as err:
+        data.load_fashion_mnist()
+    assert "mdq_teach.fetch" in str(err.value) or "IDX" in str(err.value)

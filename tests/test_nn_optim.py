@@ -364,6 +364,10 @@ def test_base_names_and_classes():
         (dict(method="md-tanh-s", levels=(1.0,)), "at least 2"),
         (dict(method="md-tanh-s", levels=(0.0, 0.0, 1.0)), "distinct"),
         (dict(method="md-tanh-s", levels=(0.0, math.inf)), "finite"),
+        # Sorted silently before, while maps and the command line refuse: the same message now.
+        (dict(method="md-tanh-s", levels=(1.0, -1.0)),
+         r"levels must be strictly increasing \(sorted, no repeats\), got \(1.0, -1.0\)"),
+        (dict(method="bc", levels=(0.0, -1.0, 1.0)), "strictly increasing"),
         (dict(method="md-tanh-s", base="lbfgs"), "base must be"),
     ],
 )
@@ -731,3 +735,37 @@ def test_tensor_lr_gives_the_same_steps_as_the_float(method):
         runs.append([p.detach().clone() for p in net.parameters()])
     for a, b in zip(*runs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------ NaN policy: never a level
+
+
+@pytest.mark.parametrize("method,quantizer", [c for c in ALL_CONFIGS if c[0] != "float"])
+def test_round_refuses_latents_a_nan_gradient_reached(method, quantizer):
+    # Unscreened (check_finite=False), one NaN gradient made every latent of 2.weight NaN, and
+    # round_() wrote a level for each (bc: +1 everywhere) without a word.
+    net = _mlp()
+    opt = make_optimizer(list(net.named_parameters()), method, quantizer=quantizer)
+    opt.zero_grad()
+    F.cross_entropy(net(_data()[0]), _data()[1]).backward()
+    net[2].weight.grad.fill_(math.nan)
+    opt.step()  # no host sync, no screening: the NaN is in the latent now
+    assert not bool(opt.all_finite())
+    assert opt.nonfinite_parameters() == [net[2].weight]
+    soft = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=r"round_\(\): the latent weights of 2\.weight hold NaN"):
+        opt.round_()
+    for a, b in zip(soft, net.parameters(), strict=True):  # nothing was written
+        assert torch.equal(a, b) or (a.isnan() == b.isnan()).all()
+    with pytest.raises(ValueError, match="NaN"), opt.rounded():
+        pass
+
+
+def test_all_finite_is_true_for_a_healthy_optimizer_and_needs_no_sync():
+    net = _mlp()
+    opt = make_optimizer(net.parameters(), "md-tanh-s")
+    flag = opt.all_finite()
+    assert flag.dtype == torch.bool and flag.dim() == 0 and bool(flag)
+    assert opt.nonfinite_parameters() == []
+    opt.round_()  # finite latents round as before
+    assert set(net[0].weight.unique().tolist()) <= {-1.0, 1.0}

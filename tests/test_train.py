@@ -404,3 +404,114 @@ def test_paper_preset_runs_the_authors_ceil_schedule():
     # ceil(t / I): 0 at t = 0, 1 for t = 1..I, 2 at t = I + 1.
     want = [1.0] + [s] * interval + [s * s]
     assert betas == pytest.approx(want, rel=1e-12)
+
+
+def test_a_fresh_run_into_an_existing_run_is_refused(tmp_path, synthetic):
+    c = dict(SMALL, method="bc", iterations=10, out=str(tmp_path))
+    first = train(c, data=synthetic)
+    before = {name: (tmp_path / name).read_bytes() for name in train_lib.RUN_FILES}
+    with pytest.raises(train_lib.UsageError, match="already holds a run.*--resume.*--overwrite"):
+        train(dict(c, lr=0.5), data=synthetic)
+    assert {name: (tmp_path / name).read_bytes() for name in train_lib.RUN_FILES} == before
+    again = train(dict(c, overwrite=True), data=synthetic)
+    assert again["history"] == first["history"]  # replaced, not appended to
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(s) for s in lines] == first["history"]
+
+
+def test_overwrite_leaves_nothing_of_the_replaced_run(tmp_path, synthetic):
+    c = dict(SMALL, method="bc", iterations=10, out=str(tmp_path))
+    train(c, data=synthetic)
+    train(dict(c, overwrite=True, stop_after=3), data=synthetic)  # before any evaluation
+    assert not (tmp_path / "best.pt").exists()  # the old run's best network is gone
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert (on_disk["finished"], on_disk["iterations_done"], on_disk["best_iteration"]) == (
+        False, 3, None)  # fmt: skip
+    with pytest.raises(ValueError, match="resume and overwrite exclude each other"):
+        resolve_config(dict(c, resume=True, overwrite=True))
+
+
+def test_default_run_names_differ_when_a_setting_does():
+    base = resolve_config(dict(SMALL, method="bc"))
+    name = train_lib.run_name(base)
+    assert name.startswith("synthetic-smallconv-bc-seed0-") and len(name.split("-")[-1]) == 8
+    assert train_lib.run_name(resolve_config(dict(SMALL, method="bc"))) == name  # stable
+    for change in ({"lr": 0.002}, {"batch_size": 16}, {"levels": (-1.0, 0.0, 1.0)}):
+        assert train_lib.run_name(resolve_config(dict(SMALL, method="bc", **change))) != name
+    # Settings a resumption may change keep the folder, so --resume finds the run.
+    for same in ({"iterations": 50}, {"device": None}, {"progress": True}):
+        assert train_lib.run_name(resolve_config(dict(SMALL, method="bc", **same))) == name
+
+
+def _nan_gradient_at(monkeypatch, step):
+    """Make the trainer's model receive a NaN gradient for its first weight at backward ``step``."""
+    from mdq_teach.nn.models import get_model
+
+    def patched(*args, **kwargs):
+        model = get_model(*args, **kwargs)
+        calls = [0]
+
+        def hook(grad):
+            calls[0] += 1
+            return torch.full_like(grad, math.nan) if calls[0] == step else grad
+
+        next(model.parameters()).register_hook(hook)
+        return model
+
+    monkeypatch.setattr(train_lib, "get_model", patched)
+
+
+@pytest.mark.parametrize("log_interval,eval_interval", [(4, 8), (8, 4)])
+def test_a_nan_gradient_stops_the_run_instead_of_rounding_to_plus_one(
+    monkeypatch, tmp_path, synthetic, log_interval, eval_interval
+):
+    # bc's sign of a NaN latent is +1: the loss stays finite, and the run used to finish with a
+    # "best" network of +1s. Now it stops at the next host sync (a log, or an evaluation).
+    _nan_gradient_at(monkeypatch, 3)
+    c = dict(SMALL, method="bc", iterations=8, log_interval=log_interval,
+             eval_interval=eval_interval, out=str(tmp_path))  # fmt: skip
+    message = r"NaN or inf by iteration 4 .*features\.0\.weight"
+    with pytest.raises(FloatingPointError, match=message):
+        train(c, data=synthetic)
+    assert not (tmp_path / "best.pt").exists() and not (tmp_path / "result.json").exists()
+
+
+def test_a_resumed_progress_bar_shows_the_run_position_and_the_loss(tmp_path, synthetic, capsys):
+    c = dict(SMALL, method="bc", iterations=20, out=str(tmp_path))
+    train(dict(c, stop_after=7), data=synthetic)
+    capsys.readouterr()
+    train(dict(c, resume=True, progress=True), data=synthetic)
+    bar = capsys.readouterr().err
+    assert " 7/20 " in bar and " 20/20 " in bar and " 0/13 " not in bar
+    assert "loss=" in bar and "val=" in bar
+
+
+def test_a_bare_command_starts_nothing_and_help_shows_an_example():
+    out = subprocess.run(
+        [sys.executable, "-m", "mdq_teach.train"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2 and "--dataset" in out.stderr.strip().splitlines()[-1]
+    out = subprocess.run(
+        [sys.executable, "-m", "mdq_teach.train", "--help"], capture_output=True, text=True
+    )
+    assert "python -m mdq_teach.train --dataset fashion-mnist --arch smallconv" in " ".join(
+        out.stdout.split()
+    )
+
+
+def test_a_crafted_checkpoint_iteration_is_refused_not_recorded(tmp_path, synthetic):
+    # iteration=10**6 made the resumed run skip every step and result.json claim 10 of 10.
+    c = dict(SMALL, method="bc", iterations=10, out=str(tmp_path))
+    train(dict(c, stop_after=5), data=synthetic)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    for bad in (10**6, -1, 5.0, "5", 7):  # 7: not the optimizer's 5 steps
+        torch.save(dict(ckpt, iteration=bad), tmp_path / "checkpoint.pt")
+        with pytest.raises(train_lib.CheckpointError, match="checkpoint.pt: iteration"):
+            train(dict(c, resume=True), data=synthetic)
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    with pytest.raises(train_lib.ResumeError, match="stop_after must be in \\[5, iterations=10\\]"):
+        train(dict(c, resume=True, stop_after=3), data=synthetic)
+    resumed = train(dict(c, resume=True), data=synthetic)
+    assert (resumed["resumed_from"], resumed["iterations_run"], resumed["iterations_done"]) == (
+        5, 5, 10)  # fmt: skip
+    assert json.loads((tmp_path / "result.json").read_text())["iterations_run"] == 5

@@ -1,5 +1,7 @@
 """The command line answers bad values with argparse's one-line error and exit status 2."""
 
+import json
+
 import pytest
 import torch
 
@@ -103,3 +105,102 @@ def test_resume_with_nothing_to_resume_is_an_error(tmp_path, capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "no checkpoint.pt in" in last and "drop --resume" in last
     assert not (tmp_path / "empty").exists()
+
+
+FASHION = ["--dataset", "fashion-mnist", "--arch", "smallconv", "--iterations", "2",
+           "--no-progress", "--device", "cpu", "--batch-size", "8", "--val-size", "8",
+           "--eval-interval", "2", "--bn-batches", "1"]  # fmt: skip
+
+
+@pytest.fixture
+def debian_fashion(monkeypatch, tmp_path):
+    """A stand-in for Debian's Fashion-MNIST: the copy a given root must not fall back to."""
+    from test_fetch import write_fashion
+
+    from mdq_teach import fetch
+
+    folder = tmp_path / "debian"
+    write_fashion(folder, n_train=40, n_test=8)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION_DIR", folder)
+    return folder
+
+
+def test_a_data_root_without_the_data_is_refused_not_replaced(tmp_path, capsys, debian_fashion):
+    root = tmp_path / "nonexistent"
+    with pytest.raises(SystemExit) as exit_info:
+        main(FASHION + ["--data-root", str(root), "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert str(root / "fashion-mnist") in err
+    assert f"mdq_teach.fetch fashion-mnist --root {root}" in err
+    assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_result_names_the_data_folder_actually_read(tmp_path, debian_fashion):
+    from test_fetch import write_fashion
+
+    root = tmp_path / "mine"
+    write_fashion(root / "fashion-mnist", n_train=40, n_test=8, seed=1)
+    main(FASHION + ["--data-root", str(root), "--out", str(tmp_path / "a")])
+    on_disk = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert on_disk["data_source"] == str((root / "fashion-mnist").resolve())
+    main(FASHION + ["--out", str(tmp_path / "b")])  # no root: Debian's copy, and the record says so
+    on_disk = json.loads((tmp_path / "b" / "result.json").read_text())
+    assert on_disk["data_source"] == str(debian_fashion.resolve())
+
+
+def test_a_second_run_into_the_same_out_is_refused_unless_asked(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    main(BASE + ["--out", out])
+    metrics = (tmp_path / "run" / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(BASE + ["--out", out, "--lr", "0.01"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and "already holds a run" in last and "--overwrite" in last
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == metrics
+    main(BASE + ["--out", out, "--lr", "0.01", "--overwrite"])
+
+
+def test_default_out_folders_of_runs_differing_in_lr_differ(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    outs = []
+    for lr in ("0.001", "0.002"):
+        main(BASE + ["--lr", lr])
+        outs.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["out"])
+    assert outs[0] != outs[1] and all(o.startswith("runs/synthetic-smallconv-") for o in outs)
+
+
+# -------------------------------------------------------------- the torch part's bad-input sweep
+# benchmarks/bad_input_sweep_train.py holds the cases (its table and these tests never drift apart).
+
+
+def _load_sweep_train():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bad_input_sweep_train.py"
+    spec = importlib.util.spec_from_file_location("bad_input_sweep_train", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SWEEP_TRAIN = _load_sweep_train()
+SWEEP_TRAIN_CASES = SWEEP_TRAIN.cases()
+
+
+@pytest.mark.parametrize(
+    "area, label, interface, expect, code, make",
+    SWEEP_TRAIN_CASES,
+    ids=[f"{area}: {label}" for area, label, *_ in SWEEP_TRAIN_CASES],
+)
+def test_every_case_of_the_torch_sweep_is_a_clear_error(
+    tmp_path, area, label, interface, expect, code, make
+):
+    verdict, message, status = SWEEP_TRAIN.judge(tmp_path, interface, expect, make)
+    assert verdict == "clear error", f"{area}: {label}: {verdict}: {message}"
+    assert status == code, message  # 2: usage or a file at fault; 1: data missing

@@ -219,7 +219,17 @@ def test_the_sweep_is_large_and_covers_every_kind_of_bad_value():
     kinds = {kind for _, _, kind, _ in SWEEP_CASES}
     assert len(SWEEP_CASES) > 1000
     assert {"0", "-1", "nan", "inf", "str", "None", "complex", "ragged", "above domain",
-            "unknown", "wrong shape", "unsorted", "overflows"} <= kinds
+            "unknown", "wrong shape", "unsorted", "overflows", "datetime64", "timedelta64"} <= kinds
+
+
+@pytest.mark.parametrize("value", [np.datetime64("2020-01-01"), np.timedelta64(5, "s"),
+                                   np.array([1, 2], dtype="timedelta64[ms]")])
+def test_dates_and_durations_are_not_numbers(value):
+    # numpy converts them to counts of their unit (18262.0 days, 5.0 s): they used to pass.
+    with pytest.raises(ValueError, match="eta must be a real number"):
+        md_step_stored(Tanh(), 0.0, 0.0, value, 1.0)
+    with pytest.raises(ValueError, match="beta must be a single finite real number"):
+        check_range("beta", value, {"beta": (0.1, 1e9)})
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ a run resume from a checkpoint to exactly the result of an uninterrupted run.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,6 +45,7 @@ class ImageData:
     mean: torch.Tensor  # per channel, of train_x / 255
     std: torch.Tensor
     augment: bool  # random crop (pad 4) + horizontal flip on training batches
+    source: str | None = None  # the folder the images were read from (None: generated)
 
     @property
     def in_channels(self) -> int:
@@ -65,9 +67,15 @@ class ImageData:
 def _read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file (the MNIST format): a magic number giving type and rank, then big-endian
     dimensions, then the raw uint8 data."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    if raw[0:2] != b"\0\0" or raw[2] != 0x08:
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError, zlib.error) as err:  # truncated or not gzip at all
+        raise ValueError(
+            f"{path} is damaged ({type(err).__name__}: {err}); delete it and run "
+            "`python -m mdq_teach.fetch fashion-mnist` again"
+        ) from None
+    if len(raw) < 4 or raw[0:2] != b"\0\0" or raw[2] != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte IDX file")
     rank = raw[3]
     dims = np.frombuffer(raw, dtype=">u4", count=rank, offset=4).astype(int)
@@ -81,9 +89,10 @@ def load_fashion_mnist(root=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Fashion-MNIST as ``{"train": (x, y), "test": (x, y)}``, x uint8 ``[N, 1, 28, 28]``."""
     folder = fetch.find_fashion_mnist(root)
     if folder is None:
+        looked = " and ".join(str(f) for f in fetch.fashion_mnist_candidates(root))
         raise fetch.DatasetNotFoundError(
-            "Fashion-MNIST not found; run `python -m mdq_teach.fetch fashion-mnist` "
-            f"(looked in {fetch.DEBIAN_FASHION_DIR} and {fetch.data_root(root) / 'fashion-mnist'})"
+            f"Fashion-MNIST not found in {looked}; run "
+            f"`{fetch.fetch_command('fashion-mnist', root)}`"
         )
     out = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
@@ -120,9 +129,7 @@ def load_cifar(name: str, root=None) -> dict[str, tuple[np.ndarray, np.ndarray]]
     folder = fetch.data_root(root) / spec["folder"]
     if not all((folder / f).is_file() for f in spec["files"]):
         raise fetch.DatasetNotFoundError(
-            f"{name} not found in {folder}; run `python -m mdq_teach.fetch {name}"
-            + (f" --root {root}" if root is not None else "")
-            + "`"
+            f"{name} not found in {folder}; run `{fetch.fetch_command(name, root)}`"
         )
     out = {}
     for split in ("train", "test"):
@@ -169,10 +176,12 @@ def load(
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
     if name == "fashion-mnist":
         raw = load_fashion_mnist(root)
+        source = fetch.find_fashion_mnist(root)
     elif name == "synthetic":
-        raw = synthetic()
+        raw, source = synthetic(), None
     else:
         raw = load_cifar(name, root)
+        source = fetch.data_root(root) / fetch.CIFAR[name]["folder"]
     x, y = (torch.from_numpy(np.ascontiguousarray(a)) for a in raw["train"])
     tx, ty = (torch.from_numpy(np.ascontiguousarray(a)) for a in raw["test"])
     val_size = VAL_SIZE[name] if val_size is None else val_size
@@ -208,6 +217,7 @@ def load(
         mean=mean,
         std=std,
         augment=name != "fashion-mnist" if augment is None else augment,
+        source=None if source is None else str(Path(source).resolve()),
     )
 
 

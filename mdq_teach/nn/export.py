@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -107,19 +109,43 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except ValueError as err:  # an object array needs pickle: refused, nothing runs
-        raise ValueError(f"{path} is not a packed network (holds pickled objects): {err}") from None
+    except ValueError as err:
+        if "pickle" in str(err):  # an object array needs pickle: refused, nothing runs
+            raise ValueError(
+                f"{path} is not a packed network (holds pickled objects): {err}"
+            ) from None
+        raise _damaged(path, err) from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # truncated, not a zip
+        raise _damaged(path, err) from None
     if "meta" not in arrays:
         raise ValueError(f"{path} is not a packed network: no header")
-    meta = json.loads(arrays.pop("meta").tobytes().decode())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+    try:
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as err:
+        raise _damaged(path, err) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else meta
+        raise ValueError(f"{path} has format {found!r}, expected {FORMAT!r}")
     return meta, arrays
+
+
+def _damaged(path, err: BaseException) -> ValueError:
+    return ValueError(
+        f"{path} is damaged or not a packed network ({type(err).__name__}: {err}); write it "
+        "again with mdq_teach.nn.export.save or the trainer's --export"
+    )
 
 
 def state_dict(path) -> dict[str, torch.Tensor]:
     """The state dict stored in ``path``, quantized parameters decoded to their levels."""
     meta, arrays = _read(path)
+    try:
+        return _decode(meta, arrays)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as err:
+        raise _damaged(path, err) from None
+
+
+def _decode(meta: dict, arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     levels = None if meta["levels"] is None else torch.tensor(meta["levels"], dtype=torch.float64)
     out = {name: torch.from_numpy(a.copy()) for key, a in arrays.items()
            if key.startswith("f/") for name in [key[2:]]}  # fmt: skip
@@ -146,7 +172,14 @@ def load(path, model: torch.nn.Module | None = None) -> torch.nn.Module:
         if "arch" not in spec:
             raise ValueError(f"{path} records no architecture: pass the model to fill")
         model = get_model(spec.pop("arch"), quantized=meta["quantized_model"], **spec)
-    model.load_state_dict(state_dict(path))
+    weights = state_dict(path)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:  # another network's file: missing keys, size mismatch
+        first = str(err).strip().splitlines()
+        raise ValueError(
+            f"{path} does not fit this model ({' '.join(first[:2])[:300]})"
+        ) from None
     return model.eval()
 
 

@@ -45,6 +45,14 @@ torch-native behaviour:
   ``check_finite=True`` (one host sync per step; the error names the parameter). With
   ``torch.amp.GradScaler``, ``scaler.step(opt)`` skips steps whose gradients overflowed, as for
   any torch optimizer.
+* NaN policy: a NaN or inf is never rounded to a level. Without ``check_finite`` a non-finite
+  gradient enters the latent of its parameter at that step (screening it would cost a host sync
+  per step); from there on the latent is NaN, and a sign or nearest-level rounding of NaN would
+  be a valid-looking level (+1 for every weight). So :meth:`QuantOptimizer.round_` refuses
+  non-finite latents or weights with a ``ValueError`` naming the parameter, and
+  :meth:`QuantOptimizer.all_finite` gives a caller a device flag to read at its own host sync:
+  the trainer (:mod:`mdq_teach.nn.train`) reads it with the loss once per logging interval and
+  before each evaluation, and stops with a ``FloatingPointError`` naming the parameter.
 * Weights loaded into the model after construction are taken up by
   :meth:`QuantOptimizer.reset_latents_from_params` (otherwise the next step overwrites them).
 * DistributedDataParallel: build the optimizer *after* wrapping the model, so its latents are
@@ -495,14 +503,68 @@ class QuantOptimizer(torch.optim.Optimizer):
         Nearest level in w-space (``sign`` with ``sign(0) = +1`` for two levels), the level of
         largest probability in u-space. The optimizer's state is untouched; the soft weights are
         kept (one copy of the quantized parameters) until :meth:`restore_` writes them back, and
-        :meth:`step` refuses to run on rounded weights until it has.
+        :meth:`step` refuses to run on rounded weights until it has. A latent or soft weight
+        holding NaN or inf is refused (``ValueError`` naming the parameter, nothing written):
+        it has no nearest level (see the NaN policy in the module docstring). One host sync.
         """
         beta = self.beta
+        items = list(self._quantized())
+        primals = [route.primal(proj, state, beta) for _, state, proj, route in items]
+        if items:
+            flags = [
+                torch.stack([t.isfinite().all() for t in (primal, state["latent"], p)]).all()
+                for (p, state, _, _), primal in zip(items, primals, strict=True)
+            ]
+            finite = torch.stack([f.to(flags[0].device) for f in flags]).tolist()
+            if not all(finite):
+                bad = [self._param_name(p) for (p, *_), ok in zip(items, finite, strict=True)
+                       if not ok]  # fmt: skip
+                raise ValueError(
+                    f"round_(): the latent weights of {bad[0]} hold NaN or inf"
+                    + (f" (and {len(bad) - 1} more parameters)" if len(bad) > 1 else "")
+                    + ", which round to no level; a non-finite gradient reached step() "
+                    "(check_finite=True stops at the step that lets one in)"
+                )
         if self._soft_backup is None:
-            self._soft_backup = [p.detach().clone() for p, *_ in self._quantized()]
-        for p, state, proj, route in self._quantized():
-            p.copy_(proj.round(route.primal(proj, state, beta)))
+            self._soft_backup = [p.detach().clone() for p, *_ in items]
+        for (p, _, proj, _), primal in zip(items, primals, strict=True):
+            p.copy_(proj.round(primal))
             self._rounded = True
+
+    @torch.no_grad()
+    def all_finite(self) -> torch.Tensor:
+        """Whether every parameter and every latent is finite: a 0-d bool tensor on their device,
+        computed without a host sync, for the caller to read at a sync it makes anyway."""
+        tensors = [p for group in self.param_groups for p in group["params"]]
+        tensors += [state[k] for _, state, _, _ in self._quantized() for k in _STATE_KEYS
+                    if k in state]  # fmt: skip
+        if not tensors:
+            return torch.tensor(True)
+        device = tensors[0].device
+        return torch.stack([t.isfinite().all().to(device) for t in tensors]).all()
+
+    @torch.no_grad()
+    def nonfinite_parameters(self) -> list[torch.Tensor]:
+        """The parameters whose weight or latent holds NaN or inf (host syncs: for the error
+        path, after :meth:`all_finite` said there is one)."""
+        states = {id(p): state for p, state, _, _ in self._quantized()}
+        bad = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = states.get(id(p), {})
+                tensors = [p] + [state[k] for k in _STATE_KEYS if k in state]
+                if not all(bool(t.isfinite().all()) for t in tensors):
+                    bad.append(p)
+        return bad
+
+    def _param_name(self, p: torch.Tensor) -> str:
+        """``p``'s name from its group's ``param_names``, else its place in the groups."""
+        for gi, group in enumerate(self.param_groups):
+            for pi, q in enumerate(group["params"]):
+                if q is p:
+                    names = group.get("param_names")
+                    return names[pi] if names else f"param_groups[{gi}]['params'][{pi}]"
+        return "a parameter"
 
     @torch.no_grad()
     def primal(self, p: torch.Tensor) -> torch.Tensor:

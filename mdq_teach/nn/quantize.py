@@ -40,7 +40,9 @@ PMF_JACOBIANS = ("paper", "released")
 
 
 def as_levels(levels: Sequence[float]) -> tuple[float, ...]:
-    """Validate quantization levels; return them sorted as a tuple of floats."""
+    """Validate quantization levels (at least two, finite, strictly increasing) as a tuple of
+    floats. Unsorted levels are refused, not sorted: the core (``maps``) and the command line
+    refuse them, and a silently reordered tuple would name other levels than the caller's."""
     try:
         values = tuple(float(v) for v in levels)
     except (TypeError, ValueError) as err:
@@ -49,10 +51,11 @@ def as_levels(levels: Sequence[float]) -> tuple[float, ...]:
         raise ValueError(f"levels must hold at least 2 values, got {values!r}")
     if not all(math.isfinite(v) for v in values):
         raise ValueError(f"levels must be finite, got {values!r}")
-    ordered = tuple(sorted(values))
-    if any(b <= a for a, b in zip(ordered, ordered[1:], strict=False)):
+    if len(set(values)) < len(values):
         raise ValueError(f"levels must be distinct, got {values!r}")
-    return ordered
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ValueError(f"levels must be strictly increasing (sorted, no repeats), got {values!r}")
+    return values
 
 
 def _gaps(levels: tuple[float, ...]) -> list[tuple[float, float]]:

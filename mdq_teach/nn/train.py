@@ -16,6 +16,9 @@ non-finite numbers are written as the strings ``"inf"``, ``"-inf"``, ``"nan"``) 
 ``export``, the packed network of :mod:`mdq_teach.nn.export`. Files are written to a temporary
 name and renamed, so a run killed mid-write leaves the previous file intact. Checkpoints are read
 with ``torch.load(weights_only=True)``: a file holding anything else is refused, never executed.
+A fresh run refuses an ``out`` that already holds a run (any of ``RUN_FILES``) unless ``resume``
+continues it or ``overwrite`` replaces it (its files are deleted first); the command line's
+default ``out`` is ``runs/`` + :func:`run_name`, which hashes every setting that changes the result.
 
 Resume: ``resume=True`` continues the run found in ``out`` to exactly the weights an
 uninterrupted run would reach: batches are a pure function of (seed, iteration) (see
@@ -44,12 +47,12 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import hashlib
 import inspect
 import json
 import math
 import numbers
 import os
-import pickle
 import platform
 import random
 import shlex
@@ -67,6 +70,7 @@ import torch.nn.functional as F
 from mdq_teach import fetch
 
 from . import data as data_lib
+from .checkpoint import LOAD_ERRORS, CheckpointError, check_iteration, check_layout, load_checkpoint
 from .latent_init import LATENT_INITS, check_latent_init
 from .models import ARCHS, get_model
 from .presets import PROTOCOL, paper_preset
@@ -82,10 +86,6 @@ class UsageError(ValueError):
 
 class ResumeError(UsageError):
     """``resume`` cannot be honoured (nothing to resume, other settings): a usage error."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that this trainer did not write (or that is damaged) was refused."""
 
 
 @dataclass
@@ -130,6 +130,7 @@ class TrainConfig:
     device: str | None = None  # default: cuda when available
     out: str | None = None  # None: keep everything in memory, write nothing
     resume: bool = False
+    overwrite: bool = False  # replace a run already in out (without it, such an out is refused)
     progress: bool = True
     export: str | None = None  # write the best rounded network, packed (mdq_teach.nn.export)
     # speed
@@ -151,9 +152,11 @@ class TrainConfig:
 
 # Settings that may differ between a run and its resumption without changing the result.
 _RESUMABLE = {
-    "iterations", "stop_after", "device", "out", "resume", "progress", "data_root", "export",
-    "compile_backend",
+    "iterations", "stop_after", "device", "out", "resume", "overwrite", "progress", "data_root",
+    "export", "compile_backend",
 }  # fmt: skip
+# What a run leaves in its out folder; any of them there means a run is in the way.
+RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.jsonl", "result.json")
 
 
 def resolve_config(config: TrainConfig | dict, overrides: dict | None = None) -> TrainConfig:
@@ -308,6 +311,30 @@ def _check(c: TrainConfig) -> None:
             raise ValueError(f"{name} must be {kind} (or not exist yet), got {value!r}")
     if c.resume and c.out is None:
         raise ValueError("resume needs out, the folder of the run to continue")
+    if c.resume and c.overwrite:
+        raise ValueError("resume and overwrite exclude each other: continue the run or replace it")
+
+
+def run_name(c: TrainConfig) -> str:
+    """The default folder name of a run: a readable stem and a short hash of every setting that
+    changes the result, so runs that differ only in, say, lr never share a folder (settings that
+    a resumption may change, like iterations, are left out: resuming finds the same folder)."""
+    settings = {k: v for k, v in dataclasses.asdict(c).items() if k not in _RESUMABLE}
+    digest = hashlib.sha256(_dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{c.dataset}-{c.arch}-{c.method}-seed{c.seed}-{digest}"
+
+
+def _check_out_is_free(c: TrainConfig) -> None:
+    """Refuse to start a fresh run over one already in ``out``: it would truncate its metrics and
+    replace its checkpoint, best network and result without a word."""
+    if c.out is None or c.resume or c.overwrite:
+        return
+    found = [name for name in RUN_FILES if (Path(c.out) / name).exists()]
+    if found:
+        raise UsageError(
+            f"out {c.out} already holds a run ({', '.join(found)}); pass resume (--resume) to "
+            "continue it, overwrite (--overwrite) to replace it, or choose another out"
+        )
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -362,22 +389,6 @@ def _set_rng_state(state: dict) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def load_checkpoint(path: Path, map_location="cpu"):
-    """``torch.load(path, weights_only=True)``: tensors and plain values only. Anything else (a
-    pickle that would run code, a foreign file) raises :class:`CheckpointError`; nothing runs."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(
-            f"{path} holds objects other than tensors and plain values and was refused unread "
-            f"(loading it could run code); checkpoints of mdq_teach before weights-only loading "
-            f"pickled numpy state and cannot be resumed: start the run again ({first})"
-        ) from None
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
-        raise CheckpointError(f"{path} could not be read as a checkpoint: {err}") from None
 
 
 def _git_commit() -> str | None:
@@ -519,6 +530,25 @@ def make_scheduler(optimizer, c: TrainConfig):
     return sched.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
+def _all_finite(optimizer) -> torch.Tensor:
+    """The optimizer's device flag "every weight and latent is finite" (True for an optimizer
+    that cannot tell); reading it is the caller's host sync."""
+    check = getattr(optimizer, "all_finite", None)
+    return check() if check is not None else torch.tensor(True)
+
+
+def _nonfinite_weights(optimizer, model, done: int, method: str, lr) -> FloatingPointError:
+    bad = optimizer.nonfinite_parameters() if hasattr(optimizer, "nonfinite_parameters") else []
+    named = {id(p): name for name, p in model.named_parameters()}
+    names = [named.get(id(p), "a parameter") for p in bad]
+    where = names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "") if names else "?"
+    return FloatingPointError(
+        f"weights became NaN or inf by iteration {done} ({method}, lr={lr}; first in {where}): a "
+        "gradient was not finite; try a lower learning rate (the run stops rather than round "
+        "NaN to a level)"
+    )
+
+
 def _beta(optimizer) -> float | None:
     beta = getattr(optimizer, "beta", None)  # the public property of mdq_teach's optimizer
     return None if beta is None else float(beta)
@@ -563,6 +593,8 @@ def train(
     see the module docstring.
     """
     c = resolve_config(config)
+    # Before the process group exists, so that every rank sees the folder as it was found.
+    _check_out_is_free(c)
     rank, world, device, created_group = _distributed(c.device)
     try:
         return _train(c, data, command, scheduler, rank, world, device)
@@ -581,8 +613,22 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
             "or drop --resume to start a fresh run there"
         )
     resuming = c.resume
+    if lead:
+        # Found now, not when the first file or the export is written (hours later).
+        for name, folder in (("out", out), ("export", c.export and Path(c.export).parent)):
+            if folder is None:
+                continue
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise UsageError(
+                    f"{name}: cannot create the folder {folder} ({err.strerror or err}); "
+                    "choose a writable place"
+                ) from None
     if out is not None and lead:
-        out.mkdir(parents=True, exist_ok=True)
+        if c.overwrite:  # nothing of the replaced run may outlive it (an old best.pt, result)
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
     started = time.perf_counter()
 
     if data is None:
@@ -638,6 +684,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
               "correct": torch.zeros((), device=device, dtype=torch.int64), "n": 0}  # fmt: skip
     if resuming:
         ckpt = load_checkpoint(ckpt_path)
+        check_layout(ckpt, ckpt_path)
         saved = {k: v for k, v in ckpt["config"].items() if k not in _RESUMABLE}
         now = {k: v for k, v in dataclasses.asdict(c).items() if k not in _RESUMABLE}
         saved.setdefault("world_size", ckpt.get("world_size", 1))
@@ -645,19 +692,40 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         diff = {k: (saved.get(k), now[k]) for k in now if _plain(saved.get(k)) != _plain(now[k])}
         if diff:
             raise ResumeError(f"resume with different settings (saved, now): {diff}")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        lr_scheduler.load_state_dict(ckpt["scheduler"])
-        _set_rng_state(ckpt["rng"])
-        start = ckpt["iteration"]
-        saved_window = ckpt["window"]
-        # The saved sums are global: rank 0 carries them, the others start from zero.
-        window = {k: saved_window[k].to(device) * (rank == 0) for k in ("loss", "correct")}
-        window["n"] = saved_window["n"]
-        best = {k: ckpt["best"][k] for k in ("val_acc", "iteration")}
-        best["state"] = (
-            load_checkpoint(out / "best.pt", map_location=device) if best["iteration"] else None
-        )
+        start = check_iteration(ckpt, ckpt_path, c.iterations)
+        if c.stop_after is not None and c.stop_after < start:
+            raise ResumeError(
+                f"stop_after must be in [{start}, iterations={c.iterations}] when resuming a run "
+                f"at iteration {start}, got {c.stop_after}"
+            )
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            lr_scheduler.load_state_dict(ckpt["scheduler"])
+            _set_rng_state(ckpt["rng"])
+            saved_window = ckpt["window"]
+            # The saved sums are global: rank 0 carries them, the others start from zero.
+            window = {k: saved_window[k].to(device) * (rank == 0) for k in ("loss", "correct")}
+            window["n"] = int(saved_window["n"])
+            best = {k: ckpt["best"][k] for k in ("val_acc", "iteration")}
+            best["val_acc"] = float(best["val_acc"])
+        except LOAD_ERRORS as err:
+            raise CheckpointError(
+                f"{ckpt_path} does not fit this run ({type(err).__name__}: "
+                f"{str(err).strip().splitlines()[0][:300] if str(err).strip() else 'no message'})"
+                "; it is damaged or was written for another network"
+            ) from None
+        best["state"] = None
+        if best["iteration"]:
+            best_path = out / "best.pt"
+            best["state"] = load_checkpoint(best_path, map_location=device)
+            try:  # a damaged best.pt would otherwise fail only at the end of the run
+                copy.deepcopy(model).load_state_dict(best["state"])
+            except LOAD_ERRORS as err:
+                raise CheckpointError(
+                    f"{best_path} does not fit this run ({type(err).__name__}); it is damaged "
+                    "or was written for another network"
+                ) from None
     metrics = _Metrics(
         out / "metrics.jsonl" if out is not None and lead else None, start if resuming else None
     )
@@ -697,7 +765,8 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         }
         _atomic_save(state, ckpt_path)
 
-    bar = _progress(range(start, end), c.progress and lead, f"{c.method} {c.arch} {c.dataset}")
+    bar = _progress(start, end, c.progress and lead, f"{c.method} {c.arch} {c.dataset}")
+    postfix = {}  # the latest loss, validation accuracy and beta, shown next to the bar
     for t in bar:
         net.train()
         lr = optimizer.param_groups[0]["lr"]  # set by the scheduler; used by this step
@@ -716,17 +785,22 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         window["correct"] += (logits.detach().argmax(1) == y).sum()
         window["n"] += len(y)
         done = t + 1
-        if done % c.log_interval == 0 or done == c.iterations:  # a stopped run logs on resume
-            totals = torch.stack([window["loss"], window["correct"].double()])
+        logged = done % c.log_interval == 0 or done == c.iterations  # a stopped run logs on resume
+        if logged:
+            totals = torch.stack(
+                [window["loss"], window["correct"].double(), _all_finite(optimizer).double()]
+            )
             n = window["n"] * world
             if world > 1:
                 torch.distributed.all_reduce(totals)
-            loss_sum, correct = totals.tolist()  # the interval's one host sync
+            loss_sum, correct, finite = totals.tolist()  # the interval's one host sync
             if not math.isfinite(loss_sum):
                 raise FloatingPointError(
                     f"training loss became {loss_sum} in the logging interval ending at "
                     f"iteration {done} ({c.method}, lr={lr}); try a lower learning rate"
                 )
+            if finite != world:
+                raise _nonfinite_weights(optimizer, model, done, c.method, lr)
             metrics.log(
                 {
                     "kind": "train",
@@ -737,9 +811,15 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
                     "beta": _beta(optimizer),
                 }
             )
+            if c.progress and lead:
+                postfix["loss"] = f"{loss_sum / n:.4g}"
+                bar.set_postfix(postfix)
             window = {"loss": torch.zeros_like(window["loss"]),
                       "correct": torch.zeros_like(window["correct"]), "n": 0}  # fmt: skip
         if done % c.eval_interval == 0 or done == c.iterations:
+            # Rounding NaN gives a valid-looking level: never evaluate weights not just checked.
+            if not logged and not bool(_all_finite(optimizer)):
+                raise _nonfinite_weights(optimizer, model, done, c.method, lr)
             record = {"kind": "eval", "iteration": done, "beta": _beta(optimizer)}
             if quantized:
                 if c.eval_soft:
@@ -761,7 +841,8 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
                     _atomic_save(best["state"], out / "best.pt")
             if c.progress and lead:
                 beta = "-" if record["beta"] is None else f"{record['beta']:.3g}"
-                bar.set_postfix(val=f"{record['val_acc']:.4f}", beta=beta)
+                postfix.update(val=f"{record['val_acc']:.4f}", beta=beta)
+                bar.set_postfix(postfix)
         if done % ckpt_every == 0 or done == end:
             checkpoint(done)
 
@@ -807,6 +888,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         "test_loss": test_loss,
         "final_beta": _beta(optimizer),
         "hyperparameters": dataclasses.asdict(c),
+        "data_source": data.source,  # the folder read, which data_root alone may not say
         "world_size": world,
         "global_batch_size": c.batch_size * world,
         "export": export_sizes,
@@ -820,6 +902,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         "command": command or "mdq_teach.nn.train.train(config) from Python",
         "wall_time_s": time.perf_counter() - started,
         "resumed_from": start if resuming else None,
+        "iterations_run": end - start,  # by this invocation; iterations_done counts from 0
     }
     if out is not None and lead:
         _atomic_text(_dumps(result, indent=2) + "\n", out / "result.json")
@@ -836,12 +919,14 @@ def _plain(value):
     return value
 
 
-def _progress(iterable, enabled: bool, desc: str):
+def _progress(start: int, end: int, enabled: bool, desc: str):
+    """Iterations ``start .. end - 1``; with ``enabled``, a bar showing position / ``end`` (a
+    resumed run starts at ``start``, not at 0 of what is left)."""
     if not enabled:
-        return iterable
+        return range(start, end)
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, dynamic_ncols=True)
+    return tqdm(range(start, end), desc=desc, dynamic_ncols=True, initial=start, total=end)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -906,11 +991,15 @@ def build_parser() -> argparse.ArgumentParser:
         "dataset, architecture, method and levels; any flag given explicitly overrides them. "
         "Under `torchrun --nproc_per_node N -m mdq_teach.train ...` it trains with N processes "
         "(DistributedDataParallel); --batch-size is then per process, the global batch N times it.",
+        epilog="example, on a laptop's CPU (after python -m mdq_teach.fetch fashion-mnist): "
+        "python -m mdq_teach.train --dataset fashion-mnist --arch smallconv --method "
+        "md-tanh-s --iterations 2000 --eval-interval 500 --device cpu --out runs/fmnist-small",
     )
     from . import METHODS
 
     add = p.add_argument
-    add("--dataset", default=d.dataset, choices=data_lib.DATASETS)
+    # Required: without it, a bare command would start the protocol's 100k-iteration CIFAR run.
+    add("--dataset", required=True, choices=data_lib.DATASETS)
     add("--arch", default=d.arch, choices=ARCHS)
     add("--method", default=d.method, choices=METHODS)
     add("--preset", default=None, choices=["paper"], help="take hyperparameters from the paper")
@@ -1045,13 +1134,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     g.add_argument(
-        "--out", help="folder for checkpoints, metrics.jsonl and result.json (default runs/<name>)"
+        "--out",
+        help="folder for checkpoints, metrics.jsonl and result.json (default runs/<dataset>-"
+        "<arch>-<method>-seed<seed>-<hash of the settings>)",
     )
     g.add_argument(
         "--resume",
         action="store_true",
         default=None,
         help="continue the run found in --out (an error when --out holds no checkpoint)",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=None,
+        help="replace the run already in --out (without it, such an --out is refused)",
     )
     g.add_argument(
         "--export",
@@ -1100,14 +1197,15 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as err:
         parser.error(str(err))
     if config.out is None:
-        name = f"{config.dataset}-{config.arch}-{config.method}-seed{config.seed}"
-        config = dataclasses.replace(config, out=str(Path("runs") / name))
+        config = dataclasses.replace(config, out=str(Path("runs") / run_name(config)))
     try:
         result = train(config, command="python -m mdq_teach.train " + shlex.join(argv))
     except UsageError as err:
         parser.error(str(err))
-    except (CheckpointError, fetch.DatasetNotFoundError) as err:
+    except fetch.DatasetNotFoundError as err:
         parser.exit(1, f"{parser.prog}: error: {err}\n")
+    except (CheckpointError, FloatingPointError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {
             k: result[k] for k in ("best_val_acc", "best_iteration", "test_acc", "wall_time_s")
