@@ -74,6 +74,24 @@ def test_uninstall_gives_back_the_prefix_byte_for_byte(tmp_path, start):
     assert tree(prefix) == before
 
 
+def test_the_busy_icon_is_disabled_not_locked(tmp_path):
+    """JupyterLab locks every disabled plugin of a page config without "lockedExtensions" on its
+    first start (its migration from 4.0), rewriting the file: then --uninstall would find it
+    edited, and the Plugin Manager could not turn the icon back on."""
+    prefix = _user_prefix(tmp_path)
+    labsetup.install(prefix, citations=False)
+    page = json.loads((prefix / "etc/jupyter/labconfig/page_config.json").read_text())
+    assert page["lockedExtensions"] == {
+        "their:plugin": True, **dict.fromkeys(labsetup.QUIET_PLUGINS, False)}
+    pytest.importorskip("jupyter_server")
+    from jupyter_server.config_manager import recursive_update
+
+    seen = {}  # as JupyterLab reads it: an empty mapping would be dropped
+    recursive_update(seen, page)
+    assert "lockedExtensions" in seen
+    assert set(labsetup.QUIET_PLUGINS) <= set(page["disabledExtensions"])
+
+
 def test_uninstall_leaves_a_file_edited_since_and_force_restores_it(tmp_path, capsys):
     prefix = _user_prefix(tmp_path)
     before = tree(prefix)

@@ -15,9 +15,10 @@ list the same):
   while ``mdq_teach`` can be imported, so a JupyterLab started after ``pip uninstall mdq-teach``
   logs no error;
 - ``etc/jupyter/labconfig/page_config.json`` (new, or one entry merged into it): the busy tab
-  icon is off (``QUIET_PLUGINS``). It swaps the page's favicon on every busy and idle status of
-  the kernel, four per slider step, each a fetch and an image decode: a drag showed 12-15 figure
-  updates a second with it, 20-25 without; the kernel's state still shows in the toolbar;
+  icon is off (``QUIET_PLUGINS``; disabled, not locked: the Plugin Manager can turn it back on).
+  It swaps the page's favicon on every busy and idle status of the kernel, four per slider step,
+  each a fetch and an image decode: a drag showed 12-15 figure updates a second with it, 20-25
+  without; the kernel's state still shows in the toolbar;
 - ``share/jupyter/labextensions/mdq-teach-citations/`` (new, from a checkout only: it is built
   from ``book/references.bib``, run this again after editing it): each ``{cite}`` reads as in the
   book (``labcite``);
@@ -139,6 +140,12 @@ def _page_config(path: Path) -> bytes:
     disabled = config.setdefault("disabledExtensions", {})
     if isinstance(disabled, list):  # the older list form
         disabled = config["disabledExtensions"] = {name: True for name in disabled}
+    if "lockedExtensions" not in config:
+        # Else JupyterLab's first start rewrites the file (its migration from 4.0 locks every
+        # disabled plugin), and the busy icon could not be turned back on from the Plugin
+        # Manager: lock what that migration would, the plugins disabled before, and say that
+        # ours are not locked (JupyterLab drops an empty mapping and would migrate anyway).
+        config["lockedExtensions"] = {**disabled, **dict.fromkeys(QUIET_PLUGINS, False)}
     disabled.update((name, True) for name in QUIET_PLUGINS)
     return _json(config)
 
