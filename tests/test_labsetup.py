@@ -105,6 +105,9 @@ def test_uninstall_leaves_a_file_edited_since_and_force_restores_it(tmp_path, ca
     assert labsetup.main(["--uninstall", "--force", "--prefix", str(prefix)]) == 0
     assert tree(prefix) == before
     assert labsetup.main(["--uninstall", "--prefix", str(prefix)]) == 0  # nothing to undo
+    with pytest.raises(SystemExit):
+        labsetup.main(["--force", "--prefix", str(prefix)])
+    assert tree(prefix) == before
 
 
 def test_missing_dependencies_are_named_before_anything_is_written(tmp_path, monkeypatch):

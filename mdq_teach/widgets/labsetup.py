@@ -218,6 +218,8 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="with --uninstall: also restore files edited since the set-up")
     args = parser.parse_args(argv)
+    if args.force and not args.uninstall:
+        parser.error("--force goes with --uninstall")
     if args.uninstall:
         if not labmanifest.Manifest(args.prefix).exists():
             print(f"Nothing to undo: no set-up recorded under {args.prefix}")
