@@ -67,7 +67,7 @@ def test_citation_roles_other_than_cite_are_listed():
 
 
 def test_setup_without_citations_installs_no_extension(tmp_path):
-    labsetup.main(["--prefix", str(tmp_path), "--no-kernel", "--no-citations"])
+    labsetup.main(["--prefix", str(tmp_path), "--no-citations"])
     assert (tmp_path / "share/jupyter/lab/settings/overrides.d/mdq-teach.json").is_file()
     assert not (tmp_path / "share/jupyter/labextensions").exists()
 
@@ -102,26 +102,30 @@ def test_glued_markdown_values_come_back_as_their_text_and_errors_are_clear():
 
 def test_environment_is_set_up_for_the_book(tmp_path):
     """What `python -m mdq_teach.widgets.labsetup` (run by make) writes: chapters open as notebooks
-    on double-click; the kernel's display name is the one in the chapters' headers, and jupytext
-    stamps no version, so opening, running and saving a chapter leaves it byte for byte."""
-    path = labsetup.install(tmp_path, kernel=True)
+    on double-click; no kernelspec is written, and the kernel's display name in the chapters'
+    headers is the one ipykernel installs its python3 kernel under (JupyterLab writes that name
+    back on save), and jupytext stamps no version, so opening, running and saving a chapter leaves
+    it byte for byte."""
+    from ipykernel.kernelspec import get_kernel_dict
+
+    path = labsetup.install(tmp_path)
     assert path == tmp_path / "share/jupyter/lab/settings/overrides.d/mdq-teach.json"
     settings = json.loads(path.read_text())
     viewers = settings["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
-    assert viewers == {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
+    assert viewers == {"markdown": "Jupytext Notebook"}  # the chapters are .md, nothing else
     # Every cell rendered, so Run All evaluates every {eval} of the prose (test_jupyterlab.py).
     assert settings["@jupyterlab/notebook-extension:tracker"] == {"windowingMode": "none"}
     # Each {cite} reads as in the book (test_widgets_labcite.py, test_jupyterlab.py).
     citations = tmp_path / "share/jupyter/labextensions/mdq-teach-citations/package.json"
     assert json.loads(citations.read_text())["name"] == "mdq-teach-citations"
-    spec = json.loads((tmp_path / "share/jupyter/kernels/python3/kernel.json").read_text())
-    assert spec["display_name"] == labsetup.KERNEL_DISPLAY_NAME
+    assert not (tmp_path / "share/jupyter/kernels").exists()
+    display_name = get_kernel_dict()["display_name"]
     for chapter in CHAPTERS:
         text = chapter.read_text(encoding="utf-8")
         if not text.startswith("---\n"):
             continue  # a page without code (index, bibliography)
         header = yaml.safe_load(text.split("---\n")[1])
-        assert header["kernelspec"]["display_name"] == labsetup.KERNEL_DISPLAY_NAME, chapter.name
+        assert header["kernelspec"]["display_name"] == display_name, chapter.name
         assert "jupytext_version" not in header["jupytext"].get("text_representation", {})
     jupytext_toml = (ROOT / "jupytext.toml").read_text()
     for dropped in ("jupytext_version", "format_version"):

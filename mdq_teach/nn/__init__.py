@@ -8,8 +8,12 @@ training loop are imported on demand as ``mdq_teach.nn.models``, ``mdq_teach.nn.
 ``mdq_teach.nn.train``.
 """
 
-from .batchnorm import recompute_bn_stats
-from .optim import QuantOptimizer, make_optimizer
-from .registry import METHODS, method_table
+from mdq_teach._torch_missing import require_torch
+
+require_torch()  # before any submodule: without torch, one message naming the extra and the wheel
+
+from .batchnorm import recompute_bn_stats  # noqa: E402
+from .optim import QuantOptimizer, make_optimizer  # noqa: E402
+from .registry import METHODS, method_table  # noqa: E402
 
 __all__ = ["METHODS", "QuantOptimizer", "make_optimizer", "method_table", "recompute_bn_stats"]

@@ -16,12 +16,20 @@ _values: dict[str, object] = {}
 
 
 def glue(name: str, variable, display: bool = True):
-    """myst-nb's ``glue``, also keeping ``variable`` for ``glued`` in this kernel."""
+    """myst-nb's ``glue``, also keeping ``variable`` for ``glued`` in this kernel. Without
+    myst-nb (the ``widgets`` extra, no book build in this environment) nothing would read what
+    myst-nb records for the book, so the value is only shown (``display``) and kept."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
-    from myst_nb import glue as myst_glue
-
     _values[name] = variable
+    try:
+        from myst_nb import glue as myst_glue
+    except ModuleNotFoundError:
+        if display:
+            from IPython.display import display as show
+
+            show(variable)
+        return None
     return myst_glue(name, variable, display=display)
 
 

@@ -73,8 +73,8 @@ def script(cites: dict[str, dict]) -> str:
     return _TEMPLATE.read_text(encoding="utf-8").replace(_PLACEHOLDER, data)
 
 
-def install(prefix: str | Path, bib: str | Path = BIB, style: str | Path = STYLE) -> Path:
-    """Write the extension under ``prefix`` (replacing an older one); returns its folder."""
+def files(bib: str | Path = BIB, style: str | Path = STYLE) -> dict[str, bytes]:
+    """The extension's files, path inside its folder -> content."""
     js = script(citations(bib, style))
     # The file name carries a hash of its content: a browser never runs a stale cached copy.
     load = f"static/labcite.{hashlib.sha256(js.encode()).hexdigest()[:16]}.js"
@@ -84,12 +84,23 @@ def install(prefix: str | Path, bib: str | Path = BIB, style: str | Path = STYLE
         "description": "The book's {cite} roles as the book shows them (mdq-teach)",
         "jupyterlab": {"extension": True, "_build": {"load": load, "extension": "./extension"}},
     }
-    final = extension_dir(prefix)
-    tmp = final.with_name(NAME + ".tmp")
+    return {load: js.encode(), "package.json": (json.dumps(package, indent=2) + "\n").encode()}
+
+
+def write_folder(final: Path, content: dict[str, bytes]) -> None:
+    """Replace the folder ``final`` by one holding ``content``, built next to it and renamed in."""
+    tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "static").mkdir(parents=True)
-    (tmp / load).write_text(js, encoding="utf-8")
-    (tmp / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+    for rel, data in content.items():
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / rel).write_bytes(data)
     shutil.rmtree(final, ignore_errors=True)
     tmp.replace(final)
+
+
+def install(prefix: str | Path, bib: str | Path = BIB, style: str | Path = STYLE) -> Path:
+    """Write the extension under ``prefix`` (replacing an older one); returns its folder.
+    ``labsetup`` installs it with a record of what was there, for its ``--uninstall``."""
+    final = extension_dir(prefix)
+    write_folder(final, files(bib, style))
     return final
