@@ -401,7 +401,8 @@ def images_per_second(records) -> dict[tuple[str, str], tuple[float, str]]:
     then the grid runs (wall time, validations included)."""
     out = {}
     for rec in records:
-        if rec["kind"] == "train" and "grid" in rec["tags"]:
+        # A run that shared its GPU with other workers (--claim-dir) measured the share it got.
+        if rec["kind"] == "train" and "grid" in rec["tags"] and not shared_gpu(rec):
             p = rec["protocol"]
             out[(p["arch"], p["method"])] = (rec["images_per_second"], "run wall time")
     for rec in throughput_records(records):
@@ -409,6 +410,54 @@ def images_per_second(records) -> dict[tuple[str, str], tuple[float, str]]:
             out[(rec["setup"]["arch"], row["method"])] = (row["images_per_second"],
                                                           "throughput benchmark")  # fmt: skip
     return out
+
+
+def shared_gpu(rec: dict) -> bool:
+    """Whether the run trained beside other runs on the same GPU (the suite's ``--claim-dir``)."""
+    return "--claim-dir" in rec.get("command", "")
+
+
+def flop_estimate(records, table: str, iterations: int = gpu_suite.PAPER_ITERATIONS) -> dict | None:
+    """An *estimate* of the GPU-hours of one of the paper's tables, from FLOP counts.
+
+    Each run's work is ``iterations`` x the FLOPs of one training iteration of batch 128 on
+    3x32x32 CIFAR images (torch's counter, :func:`gpu_suite.count_flops`); it runs at the
+    effective rate the throughput benchmark measured for float ResNet-18 on the GPU (FLOPs of its
+    iteration over its time per iteration), slowed by the method's measured ratio to float on
+    ResNet-18. Every architecture is assumed to reach ResNet-18's effective rate, which flatters
+    MobileNetV2 (depthwise convolutions use the GPU far less well). None without a GPU throughput
+    record of ResNet-18."""
+    rec = next((r for r in throughput_records(records) if r["setup"]["arch"] == "resnet18"
+                and r["environment"]["device_kind"] == "cuda"), None)  # fmt: skip
+    if rec is None:
+        return None
+    rows = {row["method"]: row for row in rec["rows"]}
+    setup_flops = gpu_suite.count_flops("resnet18", rec["setup"]["batch_size"], in_channels=1)
+    rate = setup_flops / (rows["float"]["ms_per_iteration"] / 1000)  # FLOP/s
+    flops = {}
+    seconds, total = 0.0, 0.0
+    runs = paper_runs(table)
+    for _dataset, arch, method, _levels in runs:
+        if arch not in flops:
+            flops[arch] = gpu_suite.count_flops(arch, gpu_suite.BATCH_SIZE, in_channels=3)
+        work = iterations * flops[arch]
+        ratio = rows[method]["ratio_to_float"] if method in rows else 1.0
+        total += work
+        seconds += work / rate / ratio
+    return {"runs": len(runs), "pflop": total / 1e15, "tflops": rate / 1e12,
+            "hours": seconds / 3600, "device": rec["environment"]["device_name"]}  # fmt: skip
+
+
+def flop_estimate_markdown(records) -> str:
+    lines = ["| paper table | runs | work (PFLOP) | effective rate (TFLOP/s) | "
+             "estimated GPU-hours |", "|---|---|---|---|---|"]  # fmt: skip
+    for table in ("1", "2", "5"):
+        e = flop_estimate(records, table)
+        if e is None:
+            return "No GPU throughput record of ResNet-18 yet: no rate to divide by."
+        lines.append(f"| Table {table} | {e['runs']} | {e['pflop']:,.0f} | {e['tflops']:.1f} "
+                     f"({e['device']}) | {e['hours']:.1f} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def paper_runs(table: str) -> list[tuple[str, str, str, tuple[float, ...]]]:

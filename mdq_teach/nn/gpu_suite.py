@@ -250,9 +250,10 @@ def measured_ms_per_iteration(*folders) -> dict[str, float]:
     return out
 
 
-def count_flops(arch: str, batch_size: int = BATCH_SIZE) -> float:
-    """FLOPs of one training iteration's forward and backward pass on 1x32x32 inputs, counted by
-    torch on the meta device (no memory, no arithmetic)."""
+def count_flops(arch: str, batch_size: int = BATCH_SIZE, in_channels: int = 1) -> float:
+    """FLOPs of one training iteration's forward and backward pass on ``in_channels`` x 32 x 32
+    inputs (1: Fashion-MNIST, 3: CIFAR), counted by torch on the meta device (no memory, no
+    arithmetic)."""
     import torch
     import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
@@ -260,8 +261,8 @@ def count_flops(arch: str, batch_size: int = BATCH_SIZE) -> float:
     from .models import get_model
 
     with torch.device("meta"):
-        model = get_model(arch, 10, 1, True)
-        x = torch.randn(batch_size, 1, IMAGE_SIZE, IMAGE_SIZE)
+        model = get_model(arch, 10, in_channels, True)
+        x = torch.randn(batch_size, in_channels, IMAGE_SIZE, IMAGE_SIZE)
         y = torch.randint(10, (batch_size,))
     counter = FlopCounterMode(display=False)
     with counter:
