@@ -298,3 +298,72 @@ def test_bad_latent_init_on_the_command_line_exits_2(tmp_path, capsys):
     assert "--latent-init" in last and "'level'" in last
     assert all(choice in last for choice in LATENT_INITS)
     assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# the trainer: constant layers of the rounded network
+
+
+TINY_RUN = dict(dataset="synthetic", arch="smallconv", levels=TERNARY, iterations=12,
+                batch_size=16, eval_interval=4, log_interval=4, bn_batches=1, device="cpu",
+                progress=False)  # fmt: skip
+
+
+def _constant_warnings(caught):
+    return [w for w in caught if "the rounded network is constant" in str(w.message)]
+
+
+def test_collapsed_ternary_run_warns_once_and_records_the_constant_layers(tmp_path):
+    """latent_init="weights" reproduces the collapse: every layer rounds to 0."""
+    import json
+    import warnings
+
+    from mdq_teach.nn.train import train
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(dict(TINY_RUN, method="md-tanh-s", latent_init="weights",
+                            out=str(tmp_path / "run")))  # fmt: skip
+    found = _constant_warnings(caught)
+    assert len(found) == 1  # three validations, one warning
+    message = str(found[0].message)
+    names = [n for n, _ in _smallconv().named_parameters()]
+    assert all(n in message for n in names) and "every element 0" in message
+    evals = [r for r in result["history"] if r["kind"] == "eval"]
+    assert len(evals) == 3
+    for record in evals:
+        assert record["constant_layers"] == [{"name": n, "value": 0.0} for n in names]
+    on_disk = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [r["constant_layers"] for r in on_disk if r["kind"] == "eval"] == [
+        r["constant_layers"] for r in evals
+    ]
+
+
+@pytest.mark.parametrize("method", ["md-tanh-s", "bc"])
+def test_normal_ternary_run_has_no_constant_layer(method):
+    import warnings
+
+    from mdq_teach.nn.train import train
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(dict(TINY_RUN, method=method))
+    assert not _constant_warnings(caught)
+    evals = [r for r in result["history"] if r["kind"] == "eval"]
+    assert evals and all(r["constant_layers"] == [] for r in evals)
+
+
+def test_constant_layers_names_only_the_constant_quantized_tensors():
+    from mdq_teach.nn.train import constant_layers
+
+    net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
+    with torch.no_grad():
+        net[0].weight.fill_(-1.0)
+        net[0].bias.copy_(torch.tensor([0.0, 1.0, 0.0, 0.0]))
+        net[1].weight.fill_(2.0)
+        net[1].bias.fill_(5.0)  # one element: nothing to compare
+    names = ["0.weight", "0.bias", "1.bias"]  # 1.weight is constant but not watched
+    assert constant_layers(net, names) == [{"name": "0.weight", "value": -1.0}]
+    with torch.no_grad():
+        net[0].weight[0, 0] = float("nan")
+    assert constant_layers(net, names) == []

@@ -379,8 +379,10 @@ def test_the_trainer_syncs_with_the_host_once_per_logging_interval(monkeypatch, 
     c = dict(SMALL, method="md-tanh-s", iterations=12, log_interval=4, eval_interval=1000)
     train(c, data=synthetic)
     # 3 logging intervals; the final evaluation (iteration 12 = iterations) and the test pass
-    # read 2 values each.
-    assert len(calls) == 3 + 2 + 2, calls
+    # read 2 values each; the validation reads once more, all layers' constant flags in one list
+    # (the values of constant layers only when there are some: none here).
+    assert len(calls) == 3 + 2 + 2 + 1, calls
+    assert calls.count("tolist") == 3 + 1
 
 
 def test_paper_preset_asks_the_optimizer_for_the_ceil_schedule(monkeypatch):
