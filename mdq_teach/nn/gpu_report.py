@@ -73,10 +73,11 @@ def paper_value(tables: dict, table: str, method: str, dataset: str, arch: str) 
 
 
 def _grid_records(records) -> dict[tuple[str, str, str], dict]:
-    """(arch, method, 'binary'/'ternary') -> record, for the grid runs."""
+    """(arch, method, 'binary'/'ternary') -> record, for the grid runs of seed 0 (the extra seeds,
+    tagged "seed", would otherwise replace a cell's record by whichever file sorts last)."""
     out = {}
     for rec in records:
-        if rec["kind"] == "train" and "grid" in rec["tags"]:
+        if rec["kind"] == "train" and "grid" in rec["tags"] and "seed" not in rec["tags"]:
             p = rec["protocol"]
             out[(p["arch"], p["method"], gpu_suite._kind(p["levels"]))] = rec
     return out
@@ -125,9 +126,9 @@ def grid_markdown(records, kind: str = "binary", tables=None) -> str:
 
 
 def grid_status(records, kind="binary") -> str:
-    """How many grid runs of this table have records, in words."""
+    """How many grid runs of this table (seed 0) have records, in words."""
     grid = _grid_records(records)
-    runs = [r for r in gpu_suite.all_runs() if "grid" in r.tags]
+    runs = [r for r in gpu_suite.all_runs() if "grid" in r.tags and "seed" not in r.tags]
     wanted = [r for r in runs if gpu_suite._kind(r.levels) == kind or r.method == "float"]
     if kind == "ternary":
         wanted = [r for r in wanted if r.arch == "resnet18"]
