@@ -14,8 +14,16 @@ bf16 autocast and channels_last are used when the trainer offers them (``amp`` a
 ``channels_last`` settings) and the device runs them, and channels_last only when the optimizer
 keeps the parameters' memory format through a step (checked, not assumed).
 
+On a CPU nothing is recorded unless asked: ``--record-cpu`` writes a CPU measurement, labelled as
+one (``cpu-throughput-<arch>.json``, tag ``cpu-record``, ``cpu_record_allowed``), into
+book/results (or ``--results-dir``), where the book's GPU tables leave it out and
+``gpu_report.cpu_throughput_record`` finds it. ``--arch smallconv`` is the laptop chapter's model
+on its 28x28 Fashion-MNIST images (the other architectures take the 32x32 padded images).
+
     python benchmarks/gpu_throughput.py                       # on a GPU: writes its record
     python benchmarks/gpu_throughput.py --device cpu --tiny   # seconds-long CPU check, no record
+    OMP_NUM_THREADS=2 python benchmarks/gpu_throughput.py --device cpu --arch smallconv \
+        --warmup 5 --iterations 20 --rounds 3 --record-cpu    # a CPU record, on purpose
 """
 
 from __future__ import annotations
@@ -171,7 +179,8 @@ def table(rows, target=0.95) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default=None, help="default: cuda when available")
-    p.add_argument("--arch", default="resnet18", choices=("resnet18", "vgg16", "mobilenetv2"))
+    p.add_argument("--arch", default="resnet18",
+                   choices=("resnet18", "vgg16", "mobilenetv2", "smallconv"))  # fmt: skip
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--batch", type=int, default=gpu_suite.BATCH_SIZE)
     p.add_argument("--warmup", type=int, default=15, help="untimed steps per method")
@@ -184,6 +193,9 @@ def main(argv=None) -> int:
                    "CPU only when given, and only outside book/results)")  # fmt: skip
     p.add_argument("--tiny", action="store_true",
                    help="CPU check: smallconv on synthetic data, a few steps, labelled")
+    p.add_argument("--record-cpu", action="store_true",
+                   help="on a CPU: write the measurement as a labelled CPU record "
+                   "(cpu-throughput-<arch>.json) into book/results or --results-dir")
     args = p.parse_args(argv)
     for name in ("batch", "warmup", "iterations", "rounds"):
         if getattr(args, name) < 1:
@@ -193,10 +205,16 @@ def main(argv=None) -> int:
         raise SystemExit(f"--methods: unknown {unknown}; choose from {METHODS}")
     methods = ["float"] + [m for m in args.methods if m != "float"]
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.record_cpu and device.type == "cuda":
+        raise SystemExit("--record-cpu: the device is a GPU, whose record is written anyway")
+    if args.record_cpu and args.tiny:
+        raise SystemExit("--record-cpu: a --tiny check is not a measurement; drop one of them")
     began = time.perf_counter()
     if args.tiny:
         arch, data = "smallconv", data_lib.load("synthetic")
         args.batch, args.warmup, args.iterations, args.rounds = 8, 1, 2, 1
+    elif args.arch == "smallconv":  # the laptop chapter's model on its 28x28 images
+        arch, data = "smallconv", data_lib.load("fashion-mnist", args.data_root, augment=False)
     else:
         arch, data = args.arch, gpu_suite.fashion_mnist_32(args.data_root)
     data = data.to(device)
@@ -213,25 +231,34 @@ def main(argv=None) -> int:
           f"{args.iterations} steps"
           + (" [TINY CPU CHECK, not a measurement]" if args.tiny else ""))
     print(table(rows))
-    if device.type != "cuda" and args.results_dir is None:
-        print("no record written: not a GPU run")
+    if device.type != "cuda" and args.results_dir is None and not args.record_cpu:
+        print("no record written: not a GPU run (--record-cpu writes a labelled CPU record)")
         return 0
     command = shlex.join(sys.orig_argv) if argv is None else shlex.join(
         ["python", "benchmarks/gpu_throughput.py", *argv])  # fmt: skip
+    cpu_record = args.record_cpu and device.type != "cuda"
+    name = (f"cpu-throughput-{arch}" if cpu_record
+            else f"gpu-throughput-{arch}" + ("-tiny-cpu-test" if args.tiny else ""))  # fmt: skip
+    notes = [f"precision: {why_p}", f"channels_last: {why_cl}",
+             "step = forward, loss, backward, optimizer step; one host sync per timed block"]
+    if cpu_record:
+        notes.append(f"a CPU measurement ({torch.get_num_threads()} threads), recorded on "
+                     "purpose (--record-cpu): not a GPU run")  # fmt: skip
     record = results.base_record(
-        "throughput", f"gpu-throughput-{arch}" + ("-tiny-cpu-test" if args.tiny else ""),
-        command, time.perf_counter() - began, device,
-        tags=["throughput"] + (["tiny-cpu-test"] if args.tiny else []),
-        notes=[f"precision: {why_p}", f"channels_last: {why_cl}",
-               "step = forward, loss, backward, optimizer step; one host sync per timed block"],
+        "throughput", name, command, time.perf_counter() - began, device,
+        tags=["throughput"] + (["tiny-cpu-test"] if args.tiny else [])
+        + ([results.CPU_RECORD_TAG] if cpu_record else []),
+        notes=notes,
     )  # fmt: skip
     record["setup"] = {
         "arch": arch, "dataset": data.name, "image_size": data.image_size,
         "batch_size": args.batch, "warmup": args.warmup, "iterations": args.iterations,
         "rounds": args.rounds, "precision": precision, "channels_last": cl,
     }  # fmt: skip
+    if device.type != "cuda":
+        record["setup"]["threads"] = torch.get_num_threads()
     record["rows"] = rows
-    path = results.write_record(record, args.results_dir)
+    path = results.write_record(record, args.results_dir, allow_cpu_record=cpu_record)
     print(f"record: {path}")
     return 0
 

@@ -50,6 +50,20 @@ def _throughput(rates: dict) -> dict:
     return rec
 
 
+def _cpu_throughput() -> dict:
+    """A CPU throughput record kept on purpose (gpu_throughput.py --record-cpu), made up numbers."""
+    rec = results.base_record("throughput", "cpu-throughput-smallconv", "synthetic", 5.0, "cpu",
+                              tags=["throughput", results.CPU_RECORD_TAG, "synthetic-test"])
+    rec["setup"] = dict(arch="smallconv", dataset="fashion-mnist", image_size=28, batch_size=128,
+                        warmup=1, iterations=1, rounds=1, precision="fp32", channels_last=False,
+                        threads=2)
+    rates = {"float": 8000.0, "bc": 7600.0, "md-tanh-s": 7200.0}
+    rec["rows"] = [{"method": m, "images_per_second": r, "ms_per_iteration": 128e3 / r,
+                    "ratio_to_float": r / rates["float"]} for m, r in rates.items()]  # fmt: skip
+    rec["cpu_record_allowed"] = True  # the label write_record gives it in book/results
+    return rec
+
+
 ACC = {"float": 0.93, "bc": 0.90, "md-tanh-s": 0.92, "pq": 0.88}
 
 
@@ -86,7 +100,45 @@ def synthetic_dir(tmp_path):
     rates = {m: 10000.0 * (0.96 if m != "pmf" else 0.9) for m in suite.BINARY_R18}
     rates["float"] = 10000.0
     results.write_record(_throughput(rates), folder)
+    # and a CPU throughput record, as book/results holds one: the GPU tables never see it
+    results.write_record(_cpu_throughput(), folder)
     return folder
+
+
+def test_the_grid_shows_seed_0_and_extra_seeds_do_not_count_as_cells(tmp_path):
+    folder = tmp_path / "results"
+    grid = [r for r in suite.all_runs() if "grid" in r.tags]
+    for run in grid:
+        acc = 0.5 if "seed" in run.tags else ACC.get(run.method, 0.91)
+        results.write_record(_record(run, acc, 8000.0), folder)
+    records, _ = results.load_records(folder)
+    assert "| MD-tanh-S | 92.00 |" in report.grid_markdown(records, "binary")
+    assert "50.00" not in report.grid_markdown(records, "ternary")
+    only_seeds = [r for r in records if "seed" in r["tags"]]
+    assert report.grid_status(only_seeds, "ternary") == "0 of 5 runs recorded"
+
+
+def test_a_cpu_throughput_record_is_kept_apart_from_the_gpu_tables(synthetic_dir):
+    records, skipped = results.load_records(synthetic_dir)
+    assert skipped == [] and len(records) == len(suite.all_runs()) + 1
+    assert all(r["environment"]["device_kind"] == "cuda" for r in records)
+    assert report.cpu_throughput_record(records) is None
+    everything, skipped = results.load_records(synthetic_dir, include_cpu=True)
+    assert skipped == [] and len(everything) == len(records) + 1
+    assert [r["run"] for r in report.throughput_records(everything)] == ["gpu-throughput-resnet18"]
+    cpu = report.cpu_throughput_record(everything)
+    assert cpu["run"] == "cpu-throughput-smallconv" and cpu["cpu_record_allowed"] is True
+    assert report.cpu_throughput_record(everything, arch="smallconv") is cpu
+    assert report.cpu_throughput_record(everything, arch="resnet18") is None
+    # the GPU numbers do not change with the CPU record in the list
+    assert report.summary_numbers(everything) == report.summary_numbers(records)
+    assert report.images_per_second(everything) == report.images_per_second(records)
+    assert report.throughput_markdown(report.throughput_records(everything)[0]) == (
+        report.throughput_markdown(report.throughput_records(records)[0]))
+    text = report.throughput_markdown(cpu)
+    assert text.startswith("smallconv, batch 128, fp32, channels_last False, CPU ")
+    assert "2 threads" in text and "CUDA" not in text
+    assert "| MD-tanh-S | 17.78 | 7200 | 0.900 | **no** |" in text
 
 
 def test_paper_tables_file_is_consistent():

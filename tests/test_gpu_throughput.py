@@ -65,3 +65,37 @@ def test_the_step_trains(tmp_path):
     losses = [bench.train_step(model, opt, x, y, "fp32", torch.device("cpu")).item()
               for _ in range(15)]  # fmt: skip
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_record_cpu_writes_a_labelled_cpu_record_into_book_results(monkeypatch, tmp_path,
+                                                                     capsys):  # fmt: skip
+    """--record-cpu on smallconv (real 28x28 Fashion-MNIST): the record goes where book/results
+    would be, labelled as a CPU measurement, and the GPU tables leave it out."""
+    from mdq_teach import fetch
+    from mdq_teach.nn import gpu_report
+
+    if fetch.find_fashion_mnist() is None:
+        pytest.skip("Fashion-MNIST not installed")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    assert bench.main(["--device", "cpu", "--arch", "smallconv", "--methods", "bc",
+                       "--warmup", "1", "--iterations", "1", "--rounds", "1",
+                       "--batch", "16", "--record-cpu"]) == 0  # fmt: skip
+    assert "record:" in capsys.readouterr().out
+    rec = results.read_record(tmp_path / "cpu-throughput-smallconv.json")
+    assert rec["kind"] == "throughput" and rec["environment"]["device_kind"] == "cpu"
+    assert rec["cpu_record_allowed"] is True and results.CPU_RECORD_TAG in rec["tags"]
+    assert "tiny-cpu-test" not in rec["tags"] and results.is_cpu_record(rec)
+    assert rec["setup"]["arch"] == "smallconv" and rec["setup"]["image_size"] == 28
+    assert rec["setup"]["dataset"] == "fashion-mnist"
+    assert rec["setup"]["threads"] == torch.get_num_threads()
+    assert [r["method"] for r in rec["rows"]] == ["float", "bc"]
+    assert any("recorded on purpose" in n for n in rec["notes"])
+    assert results.load_records(tmp_path) == ([], [])
+    everything, _ = results.load_records(tmp_path, include_cpu=True)
+    assert gpu_report.throughput_records(everything) == []
+    assert gpu_report.cpu_throughput_record(everything)["run"] == "cpu-throughput-smallconv"
+
+
+def test_record_cpu_is_refused_with_tiny():
+    with pytest.raises(SystemExit, match="--record-cpu: a --tiny check is not a measurement"):
+        bench.main(["--device", "cpu", "--tiny", "--record-cpu"])

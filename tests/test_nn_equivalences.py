@@ -75,6 +75,18 @@ def _run(method, steps=STEPS, seed=0, w0=None, **kw):
     return traj, opt
 
 
+def _start(w0, levels):
+    """Where the latent starts (mdq_teach.nn.latent_init, default "auto"), written out here:
+    the float weights for two levels -a, a (the paper); for any other levels the weights mapped
+    onto the levels' scale, c + w0 s_Q / s_w (c the midpoint of the levels' range, s_Q and s_w
+    the population standard deviations of the levels and of the tensor)."""
+    if len(levels) == 2 and levels[0] == -levels[1]:
+        return w0.clone()
+    q = np.asarray(levels, dtype=np.float64)
+    scale = q.std() / np.std(w0.numpy())
+    return (levels[0] + levels[-1]) / 2 + w0 * scale
+
+
 def _param(opt):
     return opt.param_groups[0]["params"][0]
 
@@ -104,7 +116,7 @@ def test_md_tanh_s_applies_the_unmodified_gradient_to_the_aux_variable(levels):
     """Eq. 23: x~ <- x~ - eta g, with g taken at w = P_beta(x~) (the STE)."""
     a, b, w0 = _problem()
     traj, opt = _run("md-tanh-s", levels=levels)
-    x = w0.clone()  # the float initial weight is the initial auxiliary variable
+    x = _start(w0, levels)  # the (scaled) float initial weight is the initial auxiliary variable
     ref = [shifted_tanh(x, beta_at(0), levels)]
     for t in range(STEPS):
         x = x - ETA * _grad(a, b, ref[-1])
@@ -132,7 +144,7 @@ def test_gd_tanh_is_gradient_descent_on_f_of_p(levels):
     """The chain-rule route equals autograd through the (shifted) tanh projection."""
     a, b, w0 = _problem()
     traj, _ = _run("gd-tanh", levels=levels)
-    x = w0.clone()
+    x = _start(w0, levels)
     for t in range(STEPS):
         xr = x.clone().requires_grad_(True)
         _loss(a, b, shifted_tanh(xr, beta_at(t), levels)).backward()
@@ -225,7 +237,7 @@ def test_md_softmax_is_exponentiated_gradient_eq_20(levels):
     a, b, w0 = _problem()
     traj, opt = _run("md-softmax", levels=levels)
     q = _q(levels)
-    u = torch.softmax(beta_at(0) * _u_init(w0, levels), -1)
+    u = torch.softmax(beta_at(0) * _u_init(_start(w0, levels), levels), -1)
     for t in range(STEPS):
         g_u = _grad(a, b, u @ q)[:, None] * q  # d f / d u_lambda = g q_lambda
         num = u * torch.exp(-beta_at(t) * ETA * g_u)
@@ -250,7 +262,7 @@ def test_md_softmax_weight_decay_acts_on_the_dual_log_u_over_beta(levels):
     opt = make_optimizer([p], "md-softmax", lr=ETA, base="sgd", levels=levels, weight_decay=wd,
                          beta_init=1.5, beta_scale=1.3)  # fmt: skip
     q = _q(levels)
-    u = torch.softmax(1.5 * _u_init(w0, levels), -1)
+    u = torch.softmax(1.5 * _u_init(_start(w0, levels), levels), -1)
     for t in range(steps):
         beta = 1.5 * 1.3**t
         opt.zero_grad()
@@ -333,7 +345,7 @@ def test_md_softmax_s_moves_u_tilde_by_g_q(levels):
     a, b, w0 = _problem()
     traj, opt = _run("md-softmax-s", levels=levels)
     q = _q(levels)
-    ut = _u_init(w0, levels)
+    ut = _u_init(_start(w0, levels), levels)
     for t in range(STEPS):
         w = torch.softmax(beta_at(t) * ut, -1) @ q
         ut = ut - ETA * _grad(a, b, w)[:, None] * q
@@ -347,7 +359,7 @@ def test_pmf_is_gradient_descent_through_the_softmax(levels):
     a, b, w0 = _problem()
     traj, _ = _run("pmf", levels=levels)
     q = _q(levels)
-    ut = _u_init(w0, levels)
+    ut = _u_init(_start(w0, levels), levels)
     for t in range(STEPS):
         leaf = ut.clone().requires_grad_(True)
         _loss(a, b, torch.softmax(beta_at(t) * leaf, -1) @ q).backward()
@@ -422,7 +434,7 @@ def _relax_scalar(theta, beta, levels):
 def test_proxconnect_steps_theta_and_applies_its_quantizer(quantizer, scalar, levels):
     a, b, w0 = _problem()
     traj, _ = _run("proxconnect", quantizer=quantizer, levels=levels)
-    theta = w0.clone()
+    theta = _start(w0, levels)
     for t in range(STEPS):
         theta = theta - ETA * _grad(a, b, traj[t])
         expected = [scalar(v, beta_at(t + 1), levels) for v in theta.tolist()]
@@ -462,11 +474,14 @@ def test_pq_step_is_a_gradient_step_then_the_prox_with_linearly_growing_lambda(c
     released code's and the default."""
     levels = (-1, 0, 1)
     a, b, w0 = _problem()
-    w0 = 1.6 * w0  # some weights start outside [-1, 1], so the clamp matters
+    # mapped onto the levels' scale (std sqrt(2/3)), some weights start outside [-1, 1], so the
+    # clamp matters
+    x0 = _start(w0, levels)
+    assert (x0.abs() > 1).any()
     for reg in ("l1", "l2"):
         traj, _ = _run("pq", w0=w0, levels=levels, pq_reg=reg, pq_lambda=0.7, pq_clamp=clamp)
-        x = w0.clone()
-        _close([traj[0]], [x])  # ProxQuant starts from the float weights
+        x = x0.clone()
+        _close([traj[0]], [x])  # ProxQuant starts from the (scaled) float weights
         clamped = False
         for t in range(STEPS):
             y = x - ETA * _grad(a, b, x)

@@ -125,7 +125,10 @@ def test_ternary_conv_net_stays_in_hull_and_rounds_to_three_levels(method, quant
     x = torch.randn(64, 1, 4, 4)
     y = (x.mean((1, 2, 3)) > 0).long() + (x[:, 0, 0, 0] > 1).long()
     levels = (-1.0, 0.0, 1.0)
-    opt = make_optimizer(net.parameters(), method, levels=levels, **_kwargs(method, quantizer))
+    # The test sets its own starting point above, so the latents take it as it is ("weights");
+    # the default ("auto": mapped onto the levels' scale) is tested in test_latent_init.py.
+    opt = make_optimizer(net.parameters(), method, levels=levels, latent_init="weights",
+                         **_kwargs(method, quantizer))  # fmt: skip
     check = None if _unbounded(method, quantizer) else _in_hull_checker(net, levels)
     losses = _train(net, opt, x, y, 60, check)
     # Every one of the last five losses is under a quarter of the first and well under the loss
@@ -148,12 +151,14 @@ def test_ternary_conv_net_stays_in_hull_and_rounds_to_three_levels(method, quant
     ],
 )
 def test_rounding_goes_to_the_nearest_level_and_ties_up(levels, weights, expected):
+    # latent_init="weights": the latents are these weights (by default, levels other than -a, a
+    # map them onto the levels' scale first, see mdq_teach.nn.latent_init)
     w = nn.Parameter(torch.tensor(weights))
-    opt = make_optimizer([w], "pq", levels=levels)  # pq leaves the initial weights unchanged
+    opt = make_optimizer([w], "pq", levels=levels, latent_init="weights")  # pq keeps the weights
     opt.round_()
     assert w.tolist() == expected
     v = nn.Parameter(torch.tensor(weights))
-    make_optimizer([v], "bc", levels=levels)  # BC's projection is the same rounding
+    make_optimizer([v], "bc", levels=levels, latent_init="weights")  # the same rounding
     assert v.tolist() == expected
 
 

@@ -150,11 +150,37 @@ def test_run_one_writes_a_labelled_tiny_record(tmp_path, synthetic):
 
 
 def test_book_results_folder_holds_only_valid_gpu_records():
-    """Whatever book/results holds (nothing yet, until a GPU session) is a valid GPU record."""
+    """Whatever book/results holds is a valid GPU record, or a CPU record kept on purpose."""
     shown, skipped = results.load_records()
     assert skipped == []
     for rec in shown:
         assert rec["environment"]["device_kind"] == "cuda" and "tiny-cpu-test" not in rec["tags"]
+    everything, skipped = results.load_records(include_cpu=True)
+    assert skipped == []
+    for rec in everything:
+        if rec["environment"]["device_kind"] != "cuda":
+            assert results.is_cpu_record(rec) and rec["kind"] == "throughput"
+            assert rec["run"].startswith("cpu-throughput-")
+
+
+def test_a_cpu_record_kept_on_purpose_is_neither_shown_nor_skipped(cpu_run, tmp_path,
+                                                                    monkeypatch):  # fmt: skip
+    _, _, record = cpu_run
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    kept = copy.deepcopy(record)
+    kept["tags"] = [*kept["tags"], results.CPU_RECORD_TAG]
+    kept["run"] = "kept-cpu"
+    # a test's record stays a test's record, tag or not
+    assert "tiny-cpu-test" in kept["tags"] and not results.is_cpu_record(
+        dict(kept, cpu_record_allowed=True))
+    kept["tags"].remove("tiny-cpu-test")
+    with pytest.raises(results.RecordError, match="GPU runs only"):
+        results.write_record(kept)  # the tag alone does not open book/results
+    path = results.write_record(kept, allow_cpu_record=True)
+    assert results.is_cpu_record(results.read_record(path))
+    assert results.load_records(tmp_path) == ([], [])
+    shown, skipped = results.load_records(tmp_path, include_cpu=True)
+    assert [r["run"] for r in shown] == ["kept-cpu"] and skipped == []
 
 
 def test_check_command_reports_valid_and_invalid(cpu_run, tmp_path, capsys):

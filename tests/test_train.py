@@ -1,5 +1,6 @@
 """mdq_teach.nn.train: schedules, rounded validation, exact resume, files on disk, the CLI."""
 
+import dataclasses
 import json
 import math
 import pickle
@@ -191,12 +192,23 @@ def test_paper_preset_and_overrides():
         ({"amp": "fp16"}, "amp must be"),
         ({"device": "tpu"}, "device must be"),
         ({"resume": True}, "resume needs out"),
-        ({"arch": "vgg16", "dataset": "fashion-mnist"}, "32x32"),
     ],
 )
 def test_bad_config(bad, match):
     with pytest.raises(ValueError, match=match):
         resolve_config(dict(SMALL, **bad))
+
+
+def test_vgg16_is_refused_on_28x28_images_once_the_data_is_known():
+    """The config no longer refuses VGG-16 by dataset name (the GPU suite runs it on Fashion-MNIST
+    padded to 32x32, passed as data=); the check on the loaded images stays."""
+    resolve_config(dict(SMALL, arch="vgg16", dataset="fashion-mnist"))  # accepted
+    data = data_lib.load("synthetic")
+    small = dataclasses.replace(data, **{k: getattr(data, k)[..., :28, :28]
+                                         for k in ("train_x", "val_x", "test_x")})  # fmt: skip
+    assert small.image_size == 28
+    with pytest.raises(train_lib.UsageError, match="arch 'vgg16' needs 32x32 inputs"):
+        train(dict(SMALL, arch="vgg16", iterations=1), data=small)
 
 
 def test_cli_smoke_run(tmp_path, capsys):
@@ -367,8 +379,10 @@ def test_the_trainer_syncs_with_the_host_once_per_logging_interval(monkeypatch, 
     c = dict(SMALL, method="md-tanh-s", iterations=12, log_interval=4, eval_interval=1000)
     train(c, data=synthetic)
     # 3 logging intervals; the final evaluation (iteration 12 = iterations) and the test pass
-    # read 2 values each.
-    assert len(calls) == 3 + 2 + 2, calls
+    # read 2 values each; the validation reads once more, all layers' constant flags in one list
+    # (the values of constant layers only when there are some: none here).
+    assert len(calls) == 3 + 2 + 2 + 1, calls
+    assert calls.count("tolist") == 3 + 1
 
 
 def test_paper_preset_asks_the_optimizer_for_the_ceil_schedule(monkeypatch):

@@ -330,15 +330,32 @@ def beta_figure(records, arch="resnet18", methods=("md-tanh", "md-tanh-s", "md-s
 
 
 def throughput_records(records) -> list[dict]:
-    return [r for r in records if r["kind"] == "throughput"]
+    """The GPU throughput records (a CPU one kept on purpose is :func:`cpu_throughput_record`)."""
+    return [r for r in records
+            if r["kind"] == "throughput" and r["environment"]["device_kind"] == "cuda"]  # fmt: skip
+
+
+def cpu_throughput_record(records, arch: str | None = None) -> dict | None:
+    """The newest CPU throughput record kept on purpose (``results.is_cpu_record``; load the
+    records with ``include_cpu=True``), for ``arch`` if given; None when there is none."""
+    from .results import is_cpu_record
+
+    found = [r for r in records if r["kind"] == "throughput" and is_cpu_record(r)
+             and (arch is None or r["setup"]["arch"] == arch)]  # fmt: skip
+    return max(found, key=lambda r: r["created_utc"]) if found else None
 
 
 def throughput_markdown(rec: dict, target: float = 0.95) -> str:
     s = rec["setup"]
+    env = rec["environment"]
+    if env["device_kind"] == "cuda":
+        where = f"{env['device_name']}, torch {env['torch']}, CUDA {env['cuda']}"
+    else:
+        threads = f", {s['threads']} threads" if "threads" in s else ""
+        where = f"CPU {env['device_name']}{threads}, torch {env['torch']}"
     lines = [
         f"{ARCH_LABEL.get(s['arch'], s['arch'])}, batch {s['batch_size']}, {s['precision']}, "
-        f"channels_last {s['channels_last']}, {rec['environment']['device_name']}, "
-        f"torch {rec['environment']['torch']}, CUDA {rec['environment']['cuda']}, "
+        f"channels_last {s['channels_last']}, {where}, "
         f"median of {s['rounds']} rounds of {s['iterations']} steps",
         "",
         "| method | ms / iteration | images / s | ratio to float | >= target |",

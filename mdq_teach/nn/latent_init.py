@@ -17,7 +17,7 @@ tensor. For Q = {-1, 0, 1} and Xavier-uniform weights the latents start uniform 
 network that uses all its levels. The float network it starts from is the same up to a scale per
 layer, which BatchNorm removes. ``"weights"`` keeps the paper's ``latent = w``; ``"auto"`` picks
 ``"weights"`` for two levels symmetric about 0 (the paper's binary runs, bit for bit) and
-``"levels"`` for every other set of levels.
+``"levels"`` for every other set of levels. Why, in short: docs/design.md §4.
 """
 
 from __future__ import annotations

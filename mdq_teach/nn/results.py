@@ -12,8 +12,11 @@ seed). Records are strict JSON: no NaN or infinity (an infinite hyperparameter s
 The book only shows GPU runs. ``write_record`` therefore refuses to put a record whose device is
 not a CUDA GPU into ``book/results/``; tests pass ``allow_cpu_record=True`` (and write into a
 temporary folder anyway), and such a record carries ``"cpu_record_allowed": true`` so that readers
-can tell it apart. ``read_record`` validates a file against the schema and names the first field
-that is wrong.
+can tell it apart. One kind of CPU record is kept there on purpose: a measurement made on a CPU
+and labelled as one (``allow_cpu_record=True`` and the tag ``"cpu-record"``, written by
+``benchmarks/gpu_throughput.py --record-cpu``); :func:`load_records` leaves it out of the GPU
+records without calling it skipped, and hands it over with ``include_cpu=True``. ``read_record``
+validates a file against the schema and names the first field that is wrong.
 
 This module builds on the trainer's public outputs only: :func:`record_from_run` reads the
 ``result.json`` and ``metrics.jsonl`` that :func:`mdq_teach.nn.train.train` wrote in its ``out``
@@ -455,10 +458,28 @@ def read_record(path) -> dict:
     return record
 
 
-def load_records(folder=None) -> tuple[list[dict], list[str]]:
+CPU_RECORD_TAG = "cpu-record"  # a CPU measurement kept in book/results on purpose
+
+
+def is_cpu_record(record: dict) -> bool:
+    """Whether ``record`` is a CPU measurement kept on purpose (see the module docstring): not a
+    CUDA run, written with ``allow_cpu_record=True``, tagged ``"cpu-record"``, not a test's."""
+    tags = record.get("tags", [])
+    return (
+        record["environment"]["device_kind"] != "cuda"
+        and record.get("cpu_record_allowed") is True
+        and CPU_RECORD_TAG in tags
+        and "tiny-cpu-test" not in tags
+    )
+
+
+def load_records(folder=None, *, include_cpu: bool = False) -> tuple[list[dict], list[str]]:
     """Every valid record in ``folder`` (default ``book/results/``), and one line per file skipped.
 
-    Records that did not run on a CUDA GPU are skipped (and said so): the book never shows them.
+    Records that did not run on a CUDA GPU are skipped (and said so): the book never shows them
+    as GPU runs. A CPU record kept on purpose (:func:`is_cpu_record`) is no error: it is left out
+    without a line, or returned among the records with ``include_cpu=True`` (its
+    ``environment.device_kind`` says what it is).
     """
     folder = RESULTS_DIR if folder is None else Path(folder)
     records, skipped = [], []
@@ -469,6 +490,10 @@ def load_records(folder=None) -> tuple[list[dict], list[str]]:
             record = read_record(path)
         except RecordError as e:
             skipped.append(str(e))
+            continue
+        if is_cpu_record(record):
+            if include_cpu:
+                records.append(record)
             continue
         if record["environment"]["device_kind"] != "cuda" or record.get("cpu_record_allowed"):
             skipped.append(f"{path}: not a GPU run (device {record['environment']['device_kind']})")

@@ -8,6 +8,9 @@ optimizer's own schedule. Every ``eval_interval`` iterations a copy of the netwo
 the levels, its BatchNorm statistics are recomputed for the rounded weights, and its validation
 accuracy is measured; the best rounded network is kept and, at the end, tested. The model with the
 best validation accuracy after rounding is the one reported, as in the paper's Appendix B.4.
+A quantized parameter whose rounded values are all one value (a constant layer: a ternary layer
+rounded to all zeros, say) is listed in that validation's record (``constant_layers``, name and
+value) and named in one warning per run.
 
 On disk (``out``): ``metrics.jsonl`` (one strict-JSON record a line), ``checkpoint.pt`` (everything
 needed to continue: model, optimizer, scheduler, RNG states, iteration, best-so-far, as tensors and
@@ -441,6 +444,31 @@ def rounded_copy(model, optimizer, bn_inputs, rebuild) -> torch.nn.Module:
     return rounded
 
 
+def quantized_names(model, optimizer) -> list[str]:
+    """Names (``model.named_parameters()``) of the parameters ``optimizer`` quantizes."""
+    ids = {id(p) for g in optimizer.param_groups if g.get("quantize", True) for p in g["params"]}
+    return [name for name, p in model.named_parameters() if id(p) in ids]
+
+
+@torch.no_grad()
+def constant_layers(model, names) -> list[dict]:
+    """``[{"name": ..., "value": ...}]`` for each parameter of ``model`` named in ``names`` whose
+    elements (two or more) all hold the same value: a layer of the rounded network that computes
+    the same thing for every input pattern, such as a ternary layer rounded to all zeros (see
+    :mod:`mdq_teach.nn.latent_init`). One host sync for all of them (run at validation only; the
+    optimizer's step stays free of host syncs)."""
+    params = dict(model.named_parameters())
+    tensors = [(n, params[n].detach()) for n in names if params[n].numel() > 1]
+    if not tensors:
+        return []
+    flags = torch.stack([t.amax() == t.amin() for _, t in tensors]).tolist()
+    return [
+        {"name": n, "value": t.reshape(-1)[0].item()}
+        for (n, t), constant in zip(tensors, flags, strict=True)
+        if constant
+    ]
+
+
 class _Metrics:
     """metrics.jsonl writer (or an in-memory list when the run has no ``out``)."""
 
@@ -677,6 +705,9 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
     def rebuild(copy_of_model):
         return _make_optimizer(copy_of_model, c)
 
+    watched = quantized_names(model, optimizer) if quantized else []
+    warned: set[str] = set()  # constant layers already warned about: one warning each per run
+
     lr_scheduler = scheduler(optimizer) if scheduler is not None else make_scheduler(optimizer, c)
 
     start, best = 0, {"val_acc": -1.0, "iteration": None, "state": None}
@@ -825,6 +856,19 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
                 if c.eval_soft:
                     record["val_acc_soft"], _ = evaluate(model, data_lib.eval_batches(data, "val"))
                 evaluated = rounded_copy(model, optimizer, bn_inputs, rebuild)
+                record["constant_layers"] = constant_layers(evaluated, watched)
+                new = [layer for layer in record["constant_layers"] if layer["name"] not in warned]
+                if new and lead:
+                    listed = ", ".join(f"{x['name']} (every element {x['value']:g})" for x in new)
+                    warnings.warn(
+                        f"the rounded network is constant in {len(new)} quantized parameter(s) at "
+                        f"iteration {done}: {listed}; such a layer gives every input the same "
+                        f"response (levels {tuple(c.levels)}, latent_init {c.latent_init!r}: "
+                        "latents that start far inside one rounding interval stay there; see "
+                        "mdq_teach.nn.latent_init)",
+                        stacklevel=3,
+                    )
+                warned.update(layer["name"] for layer in new)
             else:
                 evaluated = model
             record["val_acc"], record["val_loss"] = evaluate(
