@@ -87,8 +87,14 @@ def grid_cells(records) -> dict[tuple[str, str, str], list[dict]]:
 
 
 def _grid_records(records) -> dict[tuple[str, str, str], dict]:
-    """(arch, method, 'binary'/'ternary') -> the record of the cell's first seed (0 where run)."""
-    return {key: cell[0] for key, cell in grid_cells(records).items()}
+    """(arch, method, 'binary'/'ternary') -> the cell's seed-0 record (the extra seeds are tagged
+    "seed"); a cell holding only extra seeds has none."""
+    out = {}
+    for key, cell in grid_cells(records).items():
+        first = [r for r in cell if "seed" not in r["tags"]]
+        if first:
+            out[key] = first[0]
+    return out
 
 
 def cell_summary(cell: list[dict]) -> dict:
