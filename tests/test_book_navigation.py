@@ -214,6 +214,8 @@ def test_desktop_hamburger_collapses_and_restores_the_sidebar(chromium, server):
         assert sidebar.is_visible()
         first_chapter = sidebar.locator(f"a[href$='{_href(PAGES[1])}']").first
         assert first_chapter.is_visible()
+        # without the theme's navbar, the search field is the sidebar's own
+        assert sidebar.locator(".search-button-field").is_visible()
         left = article.bounding_box()["x"]
 
         toggle.click()
