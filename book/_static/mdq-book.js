@@ -24,3 +24,21 @@
   if (document.readyState === "complete") start();
   else window.addEventListener("load", start);
 })();
+
+// On a phone the theme shows the chapter list and the page's contents as dialogs that close only on
+// a tap beside them (or Escape): a tap on an entry of the contents scrolls the page behind the
+// dialog and leaves the dialog over it. Close it on any tapped link, so the reader sees where the
+// link went (tests/test_book_navigation.py).
+(() => {
+  const closeOnLink = () => {
+    for (const id of ["pst-primary-sidebar-modal", "pst-secondary-sidebar-modal"]) {
+      const dialog = document.getElementById(id);
+      if (!dialog) continue;
+      dialog.addEventListener("click", (event) => {
+        if (dialog.open && event.target.closest("a[href]")) dialog.close();
+      });
+    }
+  };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", closeOnLink);
+  else closeOnLink();
+})();
