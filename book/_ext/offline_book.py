@@ -6,16 +6,21 @@
   (and would pull require.js and the widget manager from a CDN): they are dropped from the pages.
   The chapters show kernel-free players beside each explorer instead.
 - Each executed chapter notebook (`_build/jupyter_execute/<page>.ipynb`) is cleaned (no widget
-  state, no jupytext/myst-nb metadata), validated and published as `_sources/<page>.ipynb`;
-  the theme's download menu then lists it.
+  state, no jupytext/myst-nb metadata), its markdown turned from MyST into plain Markdown with the
+  book's numbers, citations and glued values (`plain_notebook.py`: it reads right in JupyterLab
+  without jupyterlab-myst, in nbviewer, on GitHub), validated and published as
+  `_sources/<page>.ipynb`; the theme's download menu then lists it.
 """
 
+import functools
 import re
 import shutil
 from pathlib import Path
 
 import nbformat
 from docutils import nodes
+from plain_notebook import plain_notebook
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
@@ -146,6 +151,67 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def _numbered_exercise(env, target: str) -> bool:
+    # sphinx-exercise turns {ref} of a numbered exercise into {numref} ("Exercise 2.1").
+    entry = getattr(env, "sphinx_exercise_registry", {}).get(target)
+    node = entry.get("node") if isinstance(entry, dict) else None
+    return node is not None and type(node).__name__ == "exercise_enumerable_node"
+
+
+def book_resolver(app: Sphinx, docname: str):
+    """resolve(role, target, explicit_title) -> the text the book's page shows for a reference
+    ("Fig. 1.2", "Eq. 1.3", "Definition 1.1", "Exercise 2.1", a page's title), or None: the
+    reference resolved by its Sphinx domain as the page's own was."""
+    env = app.env
+
+    def resolve(role: str, target: str, title: str | None) -> str | None:
+        if role == "eq":
+            domain, typ = "math", "eq"
+        elif ":" in role:
+            domain, typ = role.split(":", 1)
+        else:
+            domain, typ = "std", role
+        if (domain, typ) == ("std", "ref") and title is None and _numbered_exercise(env, target):
+            typ = "numref"
+        text = title if title is not None else target
+        content = nodes.literal(text, text) if typ == "numref" else nodes.inline(text, text)
+        node = addnodes.pending_xref(
+            text, content, refdomain=domain, reftype=typ, reftarget=target,
+            refexplicit=title is not None, refwarn=False, refdoc=docname,
+        )
+        try:
+            new = env.get_domain(domain).resolve_xref(
+                env, docname, app.builder, typ, target, node, content
+            )
+        except Exception:  # an unknown domain, or a target of another kind: not resolved
+            return None
+        return None if new is None else new.astext()
+
+    return resolve
+
+
+@functools.cache
+def _citations(bibs: tuple[str, ...]) -> dict:
+    """key -> label, text, url of the book's bibliography, in the book's own style (labcite)."""
+    from mdq_teach.widgets.labcite import citations
+
+    cites = {}
+    for path in bibs:
+        cites.update(citations(path))
+    return cites
+
+
+def plain_chapter(app: Sphinx, pagename: str, nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The chapter's notebook with its markdown as plain Markdown (see plain_notebook.py); what
+    cannot be converted is a warning (an error under `-W`), as it would be on the page."""
+    bibs = tuple(str(Path(app.confdir, f)) for f in app.config.bibtex_bibfiles)
+    problems: list[str] = []
+    plain = plain_notebook(nb, book_resolver(app, pagename), _citations(bibs), problems)
+    for problem in dict.fromkeys(problems):
+        logger.warning(f"{pagename}.ipynb: {problem}", location=pagename)
+    return plain
+
+
 def publish_notebook(app: Sphinx, pagename: str, templatename, context, doctree) -> None:
     """Before the theme builds its header buttons: the executed notebook joins the download menu."""
     if app.builder.format != "html":
@@ -153,7 +219,8 @@ def publish_notebook(app: Sphinx, pagename: str, templatename, context, doctree)
     executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
     if not executed.is_file():
         return
-    nb = clean_notebook(nbformat.read(executed, as_version=4))
+    nb = plain_chapter(app, pagename, clean_notebook(nbformat.read(executed, as_version=4)))
+    nbformat.validate(nb)
     dest = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dest)

@@ -43,7 +43,12 @@ def _plain(value) -> str:
 
 def format_glued(value, fmt_spec: str = "") -> str:
     """``value`` as ``{glue:text}`key:fmt_spec``` shows it (myst-nb's format_plain_text)."""
-    text = _plain(value)
+    return format_plain(_plain(value), fmt_spec)
+
+
+def format_plain(text: str, fmt_spec: str = "") -> str:
+    """A value's text/plain repr ``text`` as ``{glue:text}`key:fmt_spec``` shows it (myst-nb's
+    format_plain_text; book/_ext/plain_notebook.py formats the glue a notebook recorded so)."""
     try:
         plain = literal_eval(text)
     except (SyntaxError, ValueError):
