@@ -49,3 +49,16 @@ def test_a_fixed_page_stays_as_it_is():
     fixed, _ = a11y_html.fix_html(PAGE)
     again, counts = a11y_html.fix_html(fixed)
     assert again == fixed and not any(counts.values())
+
+
+def test_axe_core_is_pinned_exactly_and_the_extension_is_on():
+    import json
+
+    import yaml
+
+    version = json.loads((ROOT / "package.json").read_text())["devDependencies"]["axe-core"]
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert version[0].isdigit(), f"axe-core {version!r}: an exact version, not a range"
+    assert lock["packages"]["node_modules/axe-core"]["version"] == version
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]
+    assert config["local_extensions"]["a11y_html"] == "book/_ext"
