@@ -12,7 +12,8 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 LAB_STAMP := $(VENV)/.labsetup
-# The book serves MathJax itself (no CDN): npm installs the version pinned in package-lock.json.
+# The book serves MathJax itself (no CDN): npm installs the version pinned in package-lock.json,
+# and axe-core, which the browser test injects into every page.
 NPM_STAMP := node_modules/.installed
 # Debian's Chromium, driven by Playwright in tests/test_book_browser.py (Playwright's own browser
 # downloads are not used).

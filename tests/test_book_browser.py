@@ -6,7 +6,11 @@ pages are served from 127.0.0.1 by a local HTTP server; every request to any oth
 and counted. Each page is visited once; the tests below then assert one property each over all
 pages and name every offending element. Full-page screenshots (at 1280 px, and as
 phone_*.png at 390 px) go to _build/screenshots/ for a person to look at, with report.txt (the
-measured counts).
+measured counts and the accessibility violations).
+
+Accessibility: axe-core (pinned in package.json / package-lock.json, installed by `npm ci`; `make
+test` runs it) is injected from the local node_modules/axe-core/axe.min.js, never fetched, and
+checks each page at 1280 and 390 px in the light and the dark theme.
 """
 
 import functools
@@ -35,6 +39,10 @@ SLACK = 1
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 PAGES = [TOC["root"]] + [c["file"] for part in TOC["parts"] for c in part["chapters"]]
 CHAPTERS = [p for p in PAGES if Path(p).name[:2].isdigit()]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# axe-core impacts that fail the test; "moderate" and "minor" ones are listed in the table only.
+AXE_FAILING = ("serious", "critical")
+THEMES = ("light", "dark")
 
 
 def _expected_cells(page: str) -> list:
@@ -200,6 +208,34 @@ FRAME_JS = r"""
 """
 
 
+# axe-core on the page as it is now, in one colour theme (pydata-sphinx-theme's data-theme, which
+# its colour-mode button sets): each violated rule with its impact and the elements that violate it.
+AXE_JS = r"""
+async (theme) => {
+  document.documentElement.dataset.theme = theme;
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations.map((v) => ({
+    rule: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map((n) => `${n.target.join(" ")}: ${(n.failureSummary || "")
+      .replace(/\s+/g, " ").slice(0, 200)}`),
+  }));
+}
+"""
+
+
+def _axe(page, width: int) -> list[dict]:
+    """axe-core's violations on the page in both themes, injected from the local npm package."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))  # inlined into the page: no request
+    found = []
+    for theme in THEMES:
+        for v in page.evaluate(AXE_JS, theme):
+            found.append({**v, "view": f"{width}/{theme}"})
+    page.evaluate("(t) => { document.documentElement.dataset.theme = t; }", THEMES[0])
+    return found
+
+
 # --- serving and visiting -------------------------------------------------------------------------
 
 
@@ -270,6 +306,9 @@ def _visit(browser, base: str, page_path: str) -> dict:
     shot = SHOTS / (page_path.replace("/", "_") + ".png")
     # Before any click: the page as it opens, typeset, with its images decoded.
     page.screenshot(path=str(shot), full_page=True)
+    axe_start = time.perf_counter()
+    violations = _axe(page, WIDTH)
+    axe_seconds = time.perf_counter() - axe_start
 
     # Every player moves: jump to its last frame with the keyboard, as a reader would.
     players = []
@@ -306,6 +345,12 @@ def _visit(browser, base: str, page_path: str) -> dict:
     page.wait_for_timeout(200)  # let resize handlers run
     phone = page.evaluate(PHONE_JS, SLACK)
     page.screenshot(path=str(SHOTS / f"phone_{shot.name}"), full_page=True)
+    # pydata-sphinx-theme makes a box that scrolls at the new width a tab stop 300 ms after the
+    # last resize (a debounced handler): axe-core sees the page as a phone that opened at 390 px.
+    page.wait_for_timeout(400)
+    axe_start = time.perf_counter()
+    violations += _axe(page, PHONE_WIDTH)
+    axe_seconds += time.perf_counter() - axe_start
 
     context.close()
 
@@ -328,6 +373,8 @@ def _visit(browser, base: str, page_path: str) -> dict:
         "screenshot": shot,
         "seconds": time.perf_counter() - start,
         "phone": phone,
+        "axe": violations,
+        "axe_seconds": axe_seconds,
         **measured,
     }
 
@@ -336,6 +383,8 @@ def _visit(browser, base: str, page_path: str) -> dict:
 def visits(server):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (make test does)")
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: run `npm ci` in the repository root (make test does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -384,8 +433,48 @@ def _table(result: dict) -> str:
     return "\n".join([fmt(cols), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
+def _axe_table(result: dict) -> str:
+    """axe-core's violations: one row per rule and page, the violating elements in each view."""
+    views = [f"{w}/{t}" for w in (WIDTH, PHONE_WIDTH) for t in THEMES]
+    cols = ["rule", "impact", "page", *views, "all"]
+    rows, totals = [], {}
+    for v in result.values():
+        counts = {}
+        for x in v["axe"]:
+            key = (x["rule"], x["impact"])
+            counts.setdefault(key, dict.fromkeys(views, 0))[x["view"]] += len(x["nodes"])
+        for (rule, impact), per_view in sorted(counts.items()):
+            n = sum(per_view.values())
+            rows.append([rule, impact, v["page"].removeprefix("book/"),
+                         *per_view.values(), n])
+            totals[(rule, impact)] = totals.get((rule, impact), 0) + n
+    if not rows:
+        return (f"axe-core {_axe_version()}: no violations on {len(result)} pages "
+                f"({', '.join(views)})")
+    rows += [[rule, impact, "all pages", *[""] * len(views), n]
+             for (rule, impact), n in sorted(totals.items())]
+    widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows, strict=True)]
+    def fmt(row):
+        return "  ".join(str(x).ljust(w) if i < 3 else str(x).rjust(w)
+                         for i, (x, w) in enumerate(zip(row, widths, strict=True)))
+    head = f"axe-core {_axe_version()}: violating elements by rule and page"
+    return "\n".join([head, fmt(cols), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def _axe_version() -> str:
+    import json
+
+    return json.loads((AXE.parent / "package.json").read_text())["version"]
+
+
 def _write_report(result: dict) -> None:
-    lines = [_table(result), ""]
+    lines = [_table(result), "", _axe_table(result), ""]
+    for v in result.values():
+        for x in v["axe"]:
+            for node in x["nodes"]:
+                lines.append(
+                    f"axe      {v['page']} {x['view']}: {x['rule']} ({x['impact']}) {node}"
+                )
     for v in result.values():
         for c in v["clipped"]:
             lines.append(
@@ -409,6 +498,22 @@ def test_measurements_table(visits, capsys):
     with capsys.disabled():
         print(f"\nThe built book in Chromium at {WIDTH} px, phone at {PHONE_WIDTH} px ({SHOTS}):")
         print(_table(visits))
+
+
+def test_no_serious_accessibility_violation(visits, capsys):
+    with capsys.disabled():
+        print(f"\n{_axe_table(visits)}")
+        print(f"axe-core took {sum(v['axe_seconds'] for v in visits.values()):.0f} s in all")
+    failing = [
+        f"{p} {x['view']}: {x['rule']} ({x['impact']}, {x['help']}): {node}"
+        for p, v in visits.items()
+        for x in v["axe"]
+        if x["impact"] in AXE_FAILING
+        for node in x["nodes"]
+    ]
+    assert not failing, f"{len(failing)} serious or critical axe-core violations:\n" + (
+        "\n".join(failing)
+    )
 
 
 def test_no_request_leaves_the_machine(visits):
