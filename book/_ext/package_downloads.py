@@ -66,7 +66,7 @@ def source_commit(root: Path) -> tuple[str, bool]:
     MDQ_GIT_COMMIT / MDQ_GIT_DIRTY where there is no .git, e.g. in an unpacked source archive)."""
     commit = _git(root, "rev-parse", "HEAD")
     if commit:
-        status = _git(root, "status", "--porcelain", "--untracked-files=no")
+        status = _git(root, "status", "--porcelain")  # untracked files go into the archive too
         return commit, bool(status)
     if "MDQ_GIT_COMMIT" in os.environ:
         return os.environ["MDQ_GIT_COMMIT"], os.environ.get("MDQ_GIT_DIRTY") == "1"
