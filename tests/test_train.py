@@ -192,6 +192,7 @@ def test_paper_preset_and_overrides():
         ({"amp": "fp16"}, "amp must be"),
         ({"device": "tpu"}, "device must be"),
         ({"resume": True}, "resume needs out"),
+        ({"method": "float", "latent_init": "levels"}, "only used by the quantized methods"),
     ],
 )
 def test_bad_config(bad, match):

@@ -56,6 +56,7 @@ BAD = [
     (["--base", "lbfgs"], "--base"),
     (["--quantizer", "round", "--method", "proxconnect"], "--quantizer"),
     (["--quantizer", "hard", "--method", "md-tanh-s"], "quantizer"),  # ignored by md-tanh-s
+    (["--latent-init", "weights", "--method", "float"], "latent-init"),  # float has no latents
     (["--momentum", "0.9", "--base", "adam"], "momentum"),  # adam takes no momentum
     (["--beta-scale", "1.1", "--method", "bc"], "--beta-scale"),  # bc has no beta
     (["--pq-lambda", "0.1", "--method", "md-tanh-s"], "--pq-lambda"),

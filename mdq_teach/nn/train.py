@@ -120,7 +120,7 @@ class TrainConfig:
     quantizer: str | None = None  # proxconnect only
     pq_reg: str = "l1"
     pq_lambda: float = 1e-4  # PQ's regularisation rate (lambda_t = pq_lambda * t)
-    latent_init: str = "auto"  # where latents start (mdq_teach.nn.latent_init); float ignores it
+    latent_init: str = "auto"  # where latents start (mdq_teach.nn.latent_init); not for float
     # evaluation and bookkeeping
     eval_interval: int = PROTOCOL["eval_interval"]
     eval_soft: bool = False  # also validate the unrounded network (cost: one more pass)
@@ -290,6 +290,11 @@ def _check(c: TrainConfig) -> None:
         if c.quantizer not in QUANTIZER_NAMES:
             raise ValueError(f"quantizer must be one of {QUANTIZER_NAMES}, got {c.quantizer!r}")
     check_latent_init(c.latent_init)
+    if c.method == "float" and c.latent_init != "auto":
+        raise ValueError(
+            f"latent_init is only used by the quantized methods (float trains its weights as "
+            f"they are), got latent_init={c.latent_init!r} with method 'float'"
+        )
     if c.pq_reg not in ("l1", "l2"):
         raise ValueError(f"pq_reg must be 'l1' or 'l2', got {c.pq_reg!r}")
     if len(c.levels) < 2 or not all(math.isfinite(v) for v in c.levels) or any(
@@ -1216,7 +1221,7 @@ def build_parser() -> argparse.ArgumentParser:
 _BETA_FLAGS = ("beta_init", "beta_scale", "beta_scale_interval", "beta_max",
                "allow_decreasing_beta")  # fmt: skip
 _IGNORED_BY = {
-    "float": _BETA_FLAGS + ("pq_reg", "pq_lambda"),
+    "float": _BETA_FLAGS + ("pq_reg", "pq_lambda", "latent_init"),
     "bc": _BETA_FLAGS + ("pq_reg", "pq_lambda"),
 }
 
