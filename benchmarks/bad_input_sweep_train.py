@@ -79,7 +79,7 @@ def _environment(tmp: Path):
 
 
 def _cli(argv):
-    from mdq_teach.nn.train import main
+    from mdq_teach.nn.trainer import main
 
     return lambda: main(argv)
 

@@ -40,7 +40,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mdq_teach.nn import METHODS, gpu_suite, make_optimizer, results  # noqa: E402
+from mdq_teach.experiments import gpu_suite, results  # noqa: E402
+from mdq_teach.nn import METHODS, make_optimizer  # noqa: E402
 from mdq_teach.nn import data as data_lib  # noqa: E402
 from mdq_teach.nn.models import get_model  # noqa: E402
 

@@ -1,5 +1,5 @@
 """How long a kernel message takes through the Jupyter server, with and without the project's
-server extension (``mdq_teach.widgets.labserver``: TCP_NODELAY on kernel WebSockets).
+server extension (``mdq_lab.server``: TCP_NODELAY on kernel WebSockets).
 
 Starts two Jupyter servers from this environment (127.0.0.1, token, free port), the first with
 the extension as ``make`` enables it, the second with it switched off; on each, a kernel and a
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import jupyterlab_driver as lab_driver  # noqa: E402
 
-WITHOUT = ('--ServerApp.jpserver_extensions={"mdq_teach.widgets.labserver": False}',)
+WITHOUT = ('--ServerApp.jpserver_extensions={"mdq_lab.server": False}',)
 
 
 def _request(session: str) -> tuple[str, str]:

@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--windowing", choices=("default", "contentVisibility", "none", "full", "defer"),
         default=None, help="JupyterLab's notebook windowing mode (default: the project's, as "
-        "mdq_teach.widgets.labsetup sets it; 'default': JupyterLab's own)",
+        "mdq_lab.install sets it; 'default': JupyterLab's own)",
     )
     parser.add_argument(
         "--drag-seconds", type=float, default=1.5,

@@ -8,7 +8,7 @@
 #   bash scripts/gpu_session.sh OUT DEADLINE_S WORKERS BATCH...
 #
 # Needs data/fashion-mnist/*.gz in the checkout (carried to the machine) and, where the machine
-# has no .git, MDQ_GIT_COMMIT / MDQ_GIT_DIRTY in the environment (see mdq_teach.nn.results).
+# has no .git, MDQ_GIT_COMMIT / MDQ_GIT_DIRTY in the environment (see mdq_teach.experiments.results).
 set -u
 if [ $# -lt 4 ]; then
     echo "usage: bash scripts/gpu_session.sh OUT DEADLINE_S WORKERS BATCH..." >&2

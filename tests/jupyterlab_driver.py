@@ -143,7 +143,7 @@ class JupyterLab:
             json.dumps({"fetchNews": "false", "checkForUpdates": False})
         )
         if self.windowing is None:  # as `make` sets JupyterLab up for a teacher
-            from mdq_teach.widgets.labsetup import WINDOWING_MODE
+            from mdq_lab.install import WINDOWING_MODE
 
             self.windowing = WINDOWING_MODE
         if self.windowing != "default":  # "default": JupyterLab's own

@@ -57,8 +57,8 @@ def _expected_cells(page: str) -> list:
 def _has_explorer(page: str) -> bool:
     """A chapter that builds an ipywidgets explorer owes the reader a kernel-free player."""
     text = (ROOT / f"{page}.md").read_text()
-    # every chapter imports the glue helper from mdq_teach.widgets.glue; that is no explorer
-    text = "\n".join(line for line in text.splitlines() if "mdq_teach.widgets.glue" not in line)
+    # every chapter imports the glue helper from mdq_teach.glue; that is no explorer
+    text = "\n".join(line for line in text.splitlines() if "mdq_teach.glue" not in line)
     return "mdq_teach.widgets" in text or "from mdq_teach import widgets" in text
 
 

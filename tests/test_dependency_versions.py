@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WRITTEN_FOR = {
     "ipywidgets": "mdq_teach/widgets/_live.py (comm messages, control forwarding)",
     "ipympl": "mdq_teach/widgets/_live.py (Canvas and FigureManager internals)",
-    "jupyter-server": "mdq_teach/widgets/labserver.py (its kernel WebSocket connection class)",
-    "jupyterlab-myst": "mdq_teach/widgets/labcite.js (the DOM of an unresolved {cite})",
+    "jupyter-server": "mdq_lab/server.py (its kernel WebSocket connection class)",
+    "jupyterlab-myst": "mdq_lab/cite.js (the DOM of an unresolved {cite})",
     "myst-nb": "book/_ext/glue_eval.py, book/_ext/offline_book.py (glue internals)",
 }
 # Reports of `jupyter labextension list` that are false, and why: the test checks the reason.

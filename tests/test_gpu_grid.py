@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mdq_teach.nn import gpu_report as report
-from mdq_teach.nn import gpu_suite as suite
-from mdq_teach.nn import results
+from mdq_teach.experiments import gpu_report as report
+from mdq_teach.experiments import gpu_suite as suite
+from mdq_teach.experiments import results
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
-"""Chapter 11's rendering (mdq_teach.nn.gpu_report) on a synthetic record set in a temporary folder
-(clearly labelled, never in book/results) and on none; the reproduce commands parse with the
-trainer's own command line; the chapter executes with the synthetic records."""
+"""Chapter 11's rendering (mdq_teach.experiments.gpu_report) on a synthetic record set in a
+temporary folder (clearly labelled, never in book/results) and on none; the reproduce commands
+parse with the trainer's own command line; the chapter executes with the synthetic records."""
 
 import json
 import shlex
@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mdq_teach.nn import gpu_report as report
-from mdq_teach.nn import gpu_suite as suite
-from mdq_teach.nn import presets, results
-from mdq_teach.nn.train import build_parser, resolve_config
+from mdq_teach.experiments import gpu_report as report
+from mdq_teach.experiments import gpu_suite as suite
+from mdq_teach.experiments import results
+from mdq_teach.nn import presets
+from mdq_teach.nn.trainer import build_parser, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = report.paper_tables()

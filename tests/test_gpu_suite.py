@@ -1,5 +1,6 @@
-"""The GPU suite (mdq_teach.nn.gpu_suite): the runs issue 11 asks for, the compressed schedules,
-batches that fit a 10-minute call, and a tiny CPU run of a whole batch into a temporary folder."""
+"""The GPU suite (mdq_teach.experiments.gpu_suite): the runs issue 11 asks for, the compressed
+schedules, batches that fit a 10-minute call, and a tiny CPU run of a whole batch into a temporary
+folder."""
 
 import math
 from pathlib import Path
@@ -7,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mdq_teach.nn import gpu_suite as gs
-from mdq_teach.nn import presets, results
+from mdq_teach.experiments import gpu_suite as gs
+from mdq_teach.experiments import results
+from mdq_teach.nn import presets
 
 KIND = {"binary": gs.BINARY, "ternary": gs.TERNARY}
 
@@ -154,7 +156,7 @@ def test_tiny_cpu_batch_writes_one_record_per_run(tmp_path, capsys):
         rec = results.read_record(path)
         assert rec["run"].startswith("tiny-cpu-") and "tiny-cpu-test" in rec["tags"]
         assert rec["protocol"]["levels"] == [-1.0, 0.0, 1.0]
-        assert rec["command"].startswith("python -m mdq_teach.nn.gpu_suite run --batch")
+        assert rec["command"].startswith("python -m mdq_teach.experiments.gpu_suite run --batch")
     # a second call finds the records and skips every run
     assert gs.main(args) == 0
     assert capsys.readouterr().out.count("record exists, skipped") == 4

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mdq_teach.nn import METHODS, results
+from mdq_teach.experiments import results
+from mdq_teach.nn import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location(
@@ -72,7 +73,7 @@ def test_record_cpu_writes_a_labelled_cpu_record_into_book_results(monkeypatch, 
     """--record-cpu on smallconv (real 28x28 Fashion-MNIST): the record goes where book/results
     would be, labelled as a CPU measurement, and the GPU tables leave it out."""
     from mdq_teach import fetch
-    from mdq_teach.nn import gpu_report
+    from mdq_teach.experiments import gpu_report
 
     if fetch.find_fashion_mnist() is None:
         pytest.skip("Fashion-MNIST not installed")

@@ -139,9 +139,9 @@ def test_lab_is_set_up_for_live_figures(browser_page, lab_server):
     (a fetch and an image decode on every kernel status) is off."""
     page = browser_page
     log = lab_server.log.read_text()
-    assert "mdq_teach.widgets.labserver | extension was successfully loaded" in log, log[-3000:]
+    assert "mdq_lab.server | extension was successfully loaded" in log, log[-3000:]
     assert "kernel WebSockets send without delay" in log
-    from mdq_teach.widgets.labsetup import QUIET_PLUGINS
+    from mdq_lab.install import QUIET_PLUGINS
 
     for plugin in QUIET_PLUGINS:
         assert not page.evaluate("(id) => window.jupyterapp.hasPlugin(id)", plugin), plugin

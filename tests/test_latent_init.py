@@ -22,7 +22,7 @@ from mdq_teach.nn.latent_init import (
     to_levels_scale,
 )
 from mdq_teach.nn.models import get_model
-from mdq_teach.nn.train import main, resolve_config
+from mdq_teach.nn.trainer import main, resolve_config
 
 torch.set_num_threads(1)
 
@@ -318,7 +318,7 @@ def test_collapsed_ternary_run_warns_once_and_records_the_constant_layers(tmp_pa
     import json
     import warnings
 
-    from mdq_teach.nn.train import train
+    from mdq_teach.nn.trainer import train
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -343,7 +343,7 @@ def test_collapsed_ternary_run_warns_once_and_records_the_constant_layers(tmp_pa
 def test_normal_ternary_run_has_no_constant_layer(method):
     import warnings
 
-    from mdq_teach.nn.train import train
+    from mdq_teach.nn.trainer import train
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -354,7 +354,7 @@ def test_normal_ternary_run_has_no_constant_layer(method):
 
 
 def test_constant_layers_names_only_the_constant_quantized_tensors():
-    from mdq_teach.nn.train import constant_layers
+    from mdq_teach.nn.trainer import constant_layers
 
     net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
     with torch.no_grad():
@@ -403,7 +403,7 @@ def test_ternary_smallconv_learns_fashion_mnist(method, fashion_mnist):
     the old behaviour, whose rounded network is all zeros."""
     import warnings
 
-    from mdq_teach.nn.train import train
+    from mdq_teach.nn.trainer import train
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

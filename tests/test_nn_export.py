@@ -8,7 +8,7 @@ import torch
 from mdq_teach.nn import data as data_lib
 from mdq_teach.nn import export
 from mdq_teach.nn.models import get_model
-from mdq_teach.nn.train import train
+from mdq_teach.nn.trainer import train
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 64, 1001])

@@ -114,7 +114,7 @@ def test_glued_numbers_appear_in_the_prose(page):
 
 @pytest.mark.parametrize("page", NOTEBOOKS)
 def test_citations_read_as_in_the_book_with_a_reference_list(page):
-    from mdq_teach.widgets.labcite import citations
+    from mdq_lab.cite import citations
 
     source = (ROOT / f"{page}.md").read_text()
     keys = {

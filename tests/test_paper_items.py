@@ -225,7 +225,7 @@ def test_local_term_is_at_most_eta_l_squared_b_over_two_rho():
 
 
 def _preset(**kw):
-    train = pytest.importorskip("mdq_teach.nn.train")
+    train = pytest.importorskip("mdq_teach.nn.trainer")
     return train.resolve_config(train.TrainConfig(preset="paper", **kw))
 
 

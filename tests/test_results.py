@@ -1,15 +1,15 @@
-"""Run records (mdq_teach.nn.results): built from a real (tiny, CPU) training run, strict JSON,
-schema round trip, clear errors, and no CPU record in book/results."""
+"""Run records (mdq_teach.experiments.results): built from a real (tiny, CPU) training run, strict
+JSON, schema round trip, clear errors, and no CPU record in book/results."""
 
 import copy
 import json
 
 import pytest
 
+from mdq_teach.experiments import results
+from mdq_teach.experiments.gpu_suite import Run, run_one, tiny
 from mdq_teach.nn import data as data_lib
-from mdq_teach.nn import results
-from mdq_teach.nn.gpu_suite import Run, run_one, tiny
-from mdq_teach.nn.train import train
+from mdq_teach.nn.trainer import train
 
 TINY = dict(
     dataset="synthetic", arch="smallconv", method="md-tanh-s", iterations=6, batch_size=16,

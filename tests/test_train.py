@@ -1,4 +1,4 @@
-"""mdq_teach.nn.train: schedules, rounded validation, exact resume, files on disk, the CLI."""
+"""mdq_teach.nn.trainer: schedules, rounded validation, exact resume, files on disk, the CLI."""
 
 import dataclasses
 import json
@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from mdq_teach.nn import data as data_lib
-from mdq_teach.nn import train as train_lib
-from mdq_teach.nn.train import TrainConfig, main, resolve_config, train
+from mdq_teach.nn import trainer as train_lib
+from mdq_teach.nn.trainer import TrainConfig, main, resolve_config, train
 
 SMALL = dict(
     dataset="synthetic",

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from mdq_teach.nn.train import main
+from mdq_teach.nn.trainer import main
 
 BASE = ["--dataset", "synthetic", "--arch", "smallconv", "--iterations", "4", "--no-progress",
         "--device", "cpu", "--batch-size", "16", "--eval-interval", "2",

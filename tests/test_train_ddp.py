@@ -11,7 +11,7 @@ import torch
 import torch.multiprocessing as mp
 
 from mdq_teach.nn import data as data_lib
-from mdq_teach.nn.train import train
+from mdq_teach.nn.trainer import train
 
 CONFIG = dict(dataset="synthetic", arch="mlp", method="md-tanh-s", iterations=8, eval_interval=4,
               log_interval=4, bn_batches=1, beta_scale=1.5, beta_scale_interval=3, lr=0.01,

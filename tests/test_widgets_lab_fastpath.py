@@ -148,13 +148,13 @@ def test_setup_writes_server_and_page_config_and_keeps_what_was_there(tmp_path):
         "other:plugin": True, **{p: True for p in labsetup.QUIET_PLUGINS}
     }
     # The server's config enables the extension while mdq_teach can be imported (it can here;
-    # tests/test_labsetup.py starts a server without it).
+    # tests/test_lab_install.py starts a server without it).
     from traitlets.config import Config
 
     c = Config()
     exec(labsetup.server_config_path(tmp_path).read_text(), {"c": c})
     c.ServerApp.jpserver_extensions = c.ServerApp.jpserver_extensions.get_value({})
-    assert c.ServerApp.jpserver_extensions == {"mdq_teach.widgets.labserver": True}
+    assert c.ServerApp.jpserver_extensions == {"mdq_lab.server": True}
     # Idempotent; and the older list form of disabledExtensions is kept too.
     page.write_text(json.dumps({"disabledExtensions": ["old:plugin"]}))
     labsetup.install(tmp_path, citations=False)

@@ -17,7 +17,7 @@ ipywidgets = pytest.importorskip("ipywidgets")
 
 from mdq_teach import widgets  # noqa: E402
 from mdq_teach.widgets import _live, annealing, projections, quantizer  # noqa: E402
-from mdq_teach.widgets import toy as toy_widget  # noqa: E402
+from mdq_teach.widgets import toy_explorer as toy_widget  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

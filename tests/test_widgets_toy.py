@@ -13,7 +13,7 @@ from scipy.optimize import minimize_scalar  # noqa: E402
 
 from mdq_teach import theory, toy  # noqa: E402
 from mdq_teach.widgets import annealing  # noqa: E402
-from mdq_teach.widgets import toy as toy_widget  # noqa: E402
+from mdq_teach.widgets import toy_explorer as toy_widget  # noqa: E402
 
 # ---------------------------------------------------------------- chapter 7: PQ against MD
 

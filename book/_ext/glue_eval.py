@@ -1,7 +1,7 @@
 """Sphinx extension: {eval}`glued("key:format")` in a chapter pastes the value glued under key.
 
 The chapters write a computed number as this inline expression so that it shows in JupyterLab too:
-jupyterlab-myst evaluates it in the kernel (``mdq_teach.widgets.glue.glued``), and here, where the
+jupyterlab-myst evaluates it in the kernel (``mdq_teach.glue.glued``), and here, where the
 book is built from cached notebooks without a live kernel, it is read from the glue data exactly
 as myst-nb's ``{glue:text}`key:format``` (or ``{glue:md}`key``` for a Markdown value) would.
 Any other ``{eval}`` content is an error: it would show in JupyterLab but not in the book.

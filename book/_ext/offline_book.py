@@ -193,7 +193,7 @@ def book_resolver(app: Sphinx, docname: str):
 @functools.cache
 def _citations(bibs: tuple[str, ...]) -> dict:
     """key -> label, text, url of the book's bibliography, in the book's own style (labcite)."""
-    from mdq_teach.widgets.labcite import citations
+    from mdq_lab.cite import citations
 
     cites = {}
     for path in bibs:

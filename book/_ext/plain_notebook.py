@@ -128,7 +128,7 @@ def glue_values(nb: Mapping) -> dict[str, dict[str, str]]:
 
 def format_plain_text(text: str, fmt_spec: str) -> str:
     """A glued text/plain value as myst-nb's ``{glue:text}`key:fmt_spec``` pastes it."""
-    from mdq_teach.widgets.glue import format_plain
+    from mdq_teach.glue import format_plain
 
     return format_plain(text, fmt_spec)
 
@@ -475,7 +475,7 @@ def plain_notebook(
     ("Fig. 1.2" for ``numref`` of a figure, "Eq. 1.3" for ``eq``, a page's title for ``doc``), or
     None; a mapping label -> that text does too. ``citations`` maps a bibliography key to
     ``{"label": "Ajanthan et al., 2021", "text": the reference, "url": ...}``
-    (``mdq_teach.widgets.labcite.citations()``). What could not be converted (an unknown target
+    (``mdq_lab.cite.citations()``). What could not be converted (an unknown target
     or key, a value not glued) is appended to ``problems``. ``nb`` is left alone.
     """
     nb = nbformat.from_dict(nb)

@@ -5,7 +5,7 @@
 follows (paper or released code) from the registry;
 ``recompute_bn_stats`` refreshes BatchNorm statistics after rounding. Models, data and the
 training loop are imported on demand as ``mdq_teach.nn.models``, ``mdq_teach.nn.data`` and
-``mdq_teach.nn.train``.
+``mdq_teach.nn.trainer``.
 """
 
 from mdq_teach._torch_missing import require_torch

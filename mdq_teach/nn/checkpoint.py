@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-# What the trainer writes into checkpoint.pt (mdq_teach.nn.train, checkpoint()).
+# What the trainer writes into checkpoint.pt (mdq_teach.nn.trainer, checkpoint()).
 KEYS = ("model", "optimizer", "scheduler", "rng", "iteration", "window", "best", "config")
 # Errors a state_dict or RNG state of the wrong shape or type raises while being loaded.
 LOAD_ERRORS = (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError)
@@ -56,12 +56,12 @@ def check_layout(ckpt, path: Path) -> None:
     """Refuse a loaded ``ckpt`` that does not have the trainer's layout."""
     if not isinstance(ckpt, dict):
         raise CheckpointError(
-            f"{path} holds a {type(ckpt).__name__}, not a checkpoint of mdq_teach.nn.train"
+            f"{path} holds a {type(ckpt).__name__}, not a checkpoint of mdq_teach.nn.trainer"
         )
     missing = [k for k in KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(
-            f"{path} lacks {', '.join(missing)}: not a checkpoint of mdq_teach.nn.train, or a "
+            f"{path} lacks {', '.join(missing)}: not a checkpoint of mdq_teach.nn.trainer, or a "
             "damaged one"
         )
     for key in ("config", "best", "window", "rng", "model", "optimizer", "scheduler"):

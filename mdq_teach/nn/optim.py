@@ -51,7 +51,7 @@ torch-native behaviour:
   be a valid-looking level (+1 for every weight). So :meth:`QuantOptimizer.round_` refuses
   non-finite latents or weights with a ``ValueError`` naming the parameter, and
   :meth:`QuantOptimizer.all_finite` gives a caller a device flag to read at its own host sync:
-  the trainer (:mod:`mdq_teach.nn.train`) reads it with the loss once per logging interval and
+  the trainer (:mod:`mdq_teach.nn.trainer`) reads it with the loss once per logging interval and
   before each evaluation, and stops with a ``FloatingPointError`` naming the parameter.
 * Weights loaded into the model after construction are taken up by
   :meth:`QuantOptimizer.reset_latents_from_params` (otherwise the next step overwrites them).

@@ -5,7 +5,7 @@ drawing (``draw`` builds the artists once, ``redraw`` moves them) and from the i
 (``_live``: one frozen layout, blitting, a canvas that receives only changed pixels, coalesced
 events, idle-time prefetch), so the update is tested and benchmarked without a browser or a
 kernel. ipywidgets is imported lazily inside the explorer functions, so the math core never needs
-it. ``glue`` and ``labmarkup`` keep the chapters' prose readable in JupyterLab as in the book.
+it.
 
 ``projector()`` (or ``set_scale(s)``) enlarges every explorer for a classroom projector.
 """

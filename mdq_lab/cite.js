@@ -1,7 +1,7 @@
 // mdq-teach-citations: the book's {cite} roles read in JupyterLab as in the built book.
 // Written directly in the form JupyterLab loads a prebuilt extension (a container on
 // window._JUPYTERLAB with init and get), so installing it needs no Node build; it uses no shared
-// module. mdq_teach/widgets/labcite.py fills in the citations and installs it.
+// module. mdq_lab/cite.py fills in the citations and installs it.
 //
 // jupyterlab-myst 2.x loads no bibliography: it draws every {cite} key as a warning span titled
 // "Citation Not Found" (a React component). This rewrites that span's text and title in place,

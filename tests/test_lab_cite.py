@@ -1,4 +1,4 @@
-"""The citations JupyterLab shows (``mdq_teach.widgets.labcite``) are the book's: the same label
+"""The citations JupyterLab shows (``mdq_lab.cite``) are the book's: the same label
 and the same full reference as sphinxcontrib-bibtex writes. ``test_jupyterlab.py`` looks at them
 in a real JupyterLab."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mdq_teach.widgets import labcite
+from mdq_lab import cite as labcite
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT = ROOT / "_build" / "html" / "book"

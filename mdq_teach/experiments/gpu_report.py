@@ -491,7 +491,7 @@ def flop_estimate_markdown(records) -> str:
 def paper_runs(table: str) -> list[tuple[str, str, str, tuple[float, ...]]]:
     """(dataset, arch, method, levels) of every run behind one of the paper's tables that the
     presets can reproduce (CIFAR-10/100; TinyImageNet is not supported)."""
-    from .presets import available
+    from mdq_teach.nn.presets import available
 
     levels = gpu_suite.TERNARY if table == "5" else gpu_suite.BINARY
     runs = []

@@ -14,8 +14,8 @@ ProxQuant's regularisation rate grows lambda linearly in time, so it is divided 
 
 Runs are grouped in batches that each fit in one 10-minute call on one H100 (``plan`` prints the
 estimate and how it is made); each finished run writes its own record with
-:func:`mdq_teach.nn.results.write_record`. A deadline guard skips a run that would not finish before
-``--deadline-s`` and says which command finishes it later.
+:func:`mdq_teach.experiments.results.write_record`. A deadline guard skips a run that would not
+finish before ``--deadline-s`` and says which command finishes it later.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def paper_values(arch: str, method: str, levels=BINARY) -> tuple[dict, list[str]
     Table 8's ResNet-18 PMF values, and ProxConnect (not in the paper) takes MD-tanh-S's values
     with ProxConnect's annealed piecewise-linear quantizer.
     """
-    from .presets import paper_preset
+    from mdq_teach.nn.presets import paper_preset
 
     notes = []
     lookup_arch, lookup_method, extra = arch, method, {}
@@ -258,7 +258,7 @@ def count_flops(arch: str, batch_size: int = BATCH_SIZE, in_channels: int = 1) -
     import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .models import get_model
+    from mdq_teach.nn.models import get_model
 
     with torch.device("meta"):
         model = get_model(arch, 10, in_channels, True)
@@ -310,7 +310,7 @@ def fashion_mnist_32(root=None, train_size=None, val_size=VAL_SIZE, test_size=No
     training images (the padding is background, as the 28x28 border already is)."""
     import torch.nn.functional as F
 
-    from . import data as data_lib
+    from mdq_teach.nn import data as data_lib
 
     d = data_lib.load(DATASET, root, val_size, 0, train_size, test_size, augment=False)
     pad = (IMAGE_SIZE - d.image_size) // 2
@@ -328,7 +328,7 @@ def trainer_takes_scheduler() -> bool:
     """Whether ``train`` accepts ``scheduler=`` (a callable optimizer -> torch lr scheduler)."""
     import inspect
 
-    from .train import train
+    from mdq_teach.nn.trainer import train
 
     return "scheduler" in inspect.signature(train).parameters
 
@@ -352,7 +352,7 @@ def make_scheduler(run: Run):
 
 
 def trainer_fields() -> set[str]:
-    from .train import TrainConfig
+    from mdq_teach.nn.trainer import TrainConfig
 
     return {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -382,8 +382,9 @@ def speed_settings(device: str, precision: str, channels_last: str) -> tuple[dic
 def run_one(run: Run, data, *, device, results_dir, runs_dir, command, allow_cpu_record,
             speed=None, progress=False, protocol_extra=None) -> Path:  # fmt: skip
     """Train ``run`` with the trainer, then write its record; returns the record's path."""
+    from mdq_teach.nn.trainer import train
+
     from . import results
-    from .train import train
 
     scheduler = make_scheduler(run)
     if scheduler is not None and not trainer_takes_scheduler():
@@ -495,7 +496,7 @@ def main(argv=None) -> int:
         print(plan_text(measured_ms_per_iteration(None, args.results_dir)))
         return 0
     if argv_given:
-        command = "python -m mdq_teach.nn.gpu_suite " + shlex.join(argv)
+        command = "python -m mdq_teach.experiments.gpu_suite " + shlex.join(argv)
     else:  # the exact command line, interpreter and script path included
         command = shlex.join(sys.orig_argv)
     return _run(args, command)
@@ -504,7 +505,8 @@ def main(argv=None) -> int:
 def _run(args, command: str) -> int:
     import torch
 
-    from . import data as data_lib
+    from mdq_teach.nn import data as data_lib
+
     from . import results
 
     by_name = {run.name: run for run in all_runs()}

@@ -1,20 +1,20 @@
 """Chapter prose that reads the same in JupyterLab as in the book.
 
-``python -m mdq_teach.widgets.labmarkup [--check] book/*.md`` rewrites (or, with ``--check``, lists)
+``python -m mdq_lab.markup [--check] book/*.md`` rewrites (or, with ``--check``, lists)
 the markup in markdown cells that only the book build understands:
 
 - TeX macros the book defines for MathJax in ``_config.yml`` (``\\R``, ``\\prox``, ...):
   jupyterlab-myst typesets with KaTeX and knows none of them, so chapters spell them out
   (``BOOK_MACROS``);
 - myst-nb's ``{glue:text}`` and ``{glue:md}`` roles, which JupyterLab shows as their bare key:
-  chapters write {eval}`glued("key:format")` instead (``mdq_teach.widgets.glue``).
+  chapters write {eval}`glued("key:format")` instead (``mdq_teach.glue``).
 
 ``--check`` also lists citation roles other than ``{cite}`` (``{cite:p}``, ``{cite:t}``, ...):
 JupyterLab draws every citation as the book draws ``{cite}`` (``labcite``), so the chapters
 write only that one. These are not rewritten: the sentence around them may need a change.
 
 In code cells only the import of ``glue`` changes (``GLUE_IMPORT``): the kernel needs ``glued``.
-``tests/test_jupyterlab_markup.py`` runs the check on every chapter.
+``tests/test_lab_markup.py`` runs the check on every chapter.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ BOOK_MACROS = {
     "argmin": r"\operatorname*{argmin}",
     "prox": r"\operatorname{prox}",
 }
-GLUE_IMPORT = ("from myst_nb import glue\n", "from mdq_teach.widgets.glue import glue, glued\n")
+GLUE_IMPORT = ("from myst_nb import glue\n", "from mdq_teach.glue import glue, glued\n")
 _CODE_CELL = re.compile(r"^```\{code-cell\}.*?^```[ \t]*$", re.S | re.M)
 _GLUE_ROLE = re.compile(r"\{glue:(?:text|md)\}`([^`]+)`")
 _CITE_VARIANT = re.compile(r"\{cite:[a-z]+\}")

@@ -1,7 +1,7 @@
 """Set up JupyterLab for the book's chapters, and undo it exactly.
 
-    python -m mdq_teach.widgets.labsetup [--prefix PREFIX] [--no-citations]
-    python -m mdq_teach.widgets.labsetup --uninstall [--prefix PREFIX] [--force]
+    python -m mdq_lab.install [--prefix PREFIX] [--no-citations]
+    python -m mdq_lab.install --uninstall [--prefix PREFIX] [--force]
 
 Run by ``make``. It changes only the JupyterLab of the environment at ``PREFIX`` (default: the
 running Python's), through these files under it (``CHANGES``; README.md and book/instructor.md
@@ -12,7 +12,7 @@ list the same):
   notebook is rendered (``WINDOWING_MODE``), so Run All fills in every number of the prose;
 - ``etc/jupyter/jupyter_server_config.py`` (new, or a marked block appended to the one there):
   enables the server extension ``labserver`` (kernel messages sent without Nagle's delay) only
-  while ``mdq_teach`` can be imported, so a JupyterLab started after ``pip uninstall mdq-teach``
+  while ``mdq_lab`` can be imported, so a JupyterLab started after ``pip uninstall mdq-teach``
   logs no error;
 - ``etc/jupyter/labconfig/page_config.json`` (new, or one entry merged into it): the busy tab
   icon is off (``QUIET_PLUGINS``; disabled, not locked: the Plugin Manager can turn it back on).
@@ -39,7 +39,8 @@ import json
 import sys
 from pathlib import Path
 
-from mdq_teach.widgets import labcite, labmanifest
+from mdq_lab import cite as labcite
+from mdq_lab import manifest as labmanifest
 
 DEFAULT_VIEWERS = {"markdown": "Jupytext Notebook"}
 # Every cell attached to the page: with JupyterLab's default ("contentVisibility") a markdown cell
@@ -50,10 +51,10 @@ SETTINGS = {
     "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": DEFAULT_VIEWERS},
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": WINDOWING_MODE},
 }
-# A module name, not an import: the core of mdq_teach must not need jupyter_server.
-SERVER_EXTENSION = "mdq_teach.widgets.labserver"
+# A module name, not an import: mdq_lab itself must not need jupyter_server to be set up.
+SERVER_EXTENSION = "mdq_lab.server"
 QUIET_PLUGINS = ("@jupyterlab/application-extension:faviconbusy",)
-BEGIN = "# >>> mdq-teach labsetup: `python -m mdq_teach.widgets.labsetup --uninstall` removes it\n"
+BEGIN = "# >>> mdq-teach labsetup: `python -m mdq_lab.install --uninstall` removes it\n"
 END = "# <<< mdq-teach labsetup\n"
 # A JSON config naming a module that is gone makes every server start log a traceback
 # (ExtensionModuleNotFound); this Python config asks for the extension only while it exists.
@@ -61,7 +62,7 @@ SERVER_BLOCK = (
     BEGIN
     + "try:\n"
     + "    import importlib.util\n"
-    + '    _mdq_here = importlib.util.find_spec("mdq_teach") is not None\n'
+    + '    _mdq_here = importlib.util.find_spec("mdq_lab") is not None\n'
     + "except Exception:  # a broken installation counts as none\n"
     + "    _mdq_here = False\n"
     + "if _mdq_here:\n"
@@ -236,7 +237,7 @@ def main(argv=None) -> int:
     except (MissingDependencies, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"JupyterLab set up under {args.prefix} (undo: python -m mdq_teach.widgets.labsetup "
+    print(f"JupyterLab set up under {args.prefix} (undo: python -m mdq_lab.install "
           f"--uninstall --prefix {args.prefix}):")
     for rel, what in CHANGES:
         if citations or "labextensions" not in rel:

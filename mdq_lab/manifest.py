@@ -35,7 +35,7 @@ def write_state(path: Path, state) -> None:
         elif path.exists():
             path.unlink()
     elif isinstance(state, dict):
-        from mdq_teach.widgets.labcite import write_folder
+        from mdq_lab.cite import write_folder
 
         write_folder(path, state)
     else:
@@ -108,7 +108,7 @@ class Manifest:
         for d in missing_dirs(self.prefix, MANIFEST.as_posix()):
             if d not in self.dirs:
                 self.dirs.append(d)
-        data = {"about": "python -m mdq_teach.widgets.labsetup --uninstall restores these",
+        data = {"about": "python -m mdq_lab.install --uninstall restores these",
                 "entries": self.entries, "dirs": self.dirs}
         write_state(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 

@@ -948,7 +948,7 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "git_commit": _git_commit(),
-        "command": command or "mdq_teach.nn.train.train(config) from Python",
+        "command": command or "mdq_teach.nn.trainer.train(config) from Python",
         "wall_time_s": time.perf_counter() - started,
         "resumed_from": start if resuming else None,
         "iterations_run": end - start,  # by this invocation; iterations_done counts from 0

@@ -1,4 +1,4 @@
-"""`python -m mdq_teach.widgets.labsetup` can be trusted: it checks before it writes, writes only
+"""`python -m mdq_lab.install` can be trusted: it checks before it writes, writes only
 the files it lists, and `--uninstall` gives the environment back byte for byte; a JupyterLab
 started after the package is gone logs no error."""
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mdq_teach.widgets import labmanifest, labsetup
+from mdq_lab import install as labsetup
+from mdq_lab import manifest as labmanifest
 
 ROOT = Path(__file__).resolve().parents[1]
 # A user's own configuration, which the set-up merges into and must give back unchanged.
@@ -137,7 +138,7 @@ def test_without_ipykernel_the_command_stops_with_one_message(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hide), str(ROOT)])}
     out = subprocess.run(
-        [sys.executable, "-m", "mdq_teach.widgets.labsetup", "--prefix", str(prefix)],
+        [sys.executable, "-m", "mdq_lab.install", "--prefix", str(prefix)],
         capture_output=True, text=True, env=env,
     )
     assert out.returncode == 2

@@ -19,7 +19,7 @@ records without calling it skipped, and hands it over with ``include_cpu=True``.
 validates a file against the schema and names the first field that is wrong.
 
 This module builds on the trainer's public outputs only: :func:`record_from_run` reads the
-``result.json`` and ``metrics.jsonl`` that :func:`mdq_teach.nn.train.train` wrote in its ``out``
+``result.json`` and ``metrics.jsonl`` that :func:`mdq_teach.nn.trainer.train` wrote in its ``out``
 folder, so changes inside the training loop do not reach it.
 """
 
@@ -179,7 +179,7 @@ def record_from_run(
     tags=(),
     notes=(),
 ) -> dict:
-    """The record of a finished run of :func:`mdq_teach.nn.train.train` that wrote into ``out``.
+    """The record of a finished run of :func:`mdq_teach.nn.trainer.train` that wrote into ``out``.
 
     ``wall_time_s`` is the time the caller measured around the run (the trainer's own value covers
     only its last resumption). ``protocol`` adds what the trainer's files do not hold (epochs, split
@@ -503,10 +503,13 @@ def load_records(folder=None, *, include_cpu: bool = False) -> tuple[list[dict],
 
 
 def main(argv=None) -> int:
-    """``python -m mdq_teach.nn.results [FILES or FOLDERS]``: validate records, one line each."""
+    """``python -m mdq_teach.experiments.results [FILES or FOLDERS]``: validate records.
+
+    One line each."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m mdq_teach.nn.results", description=main.__doc__)
+    prog = "python -m mdq_teach.experiments.results"
+    p = argparse.ArgumentParser(prog=prog, description=main.__doc__)
     p.add_argument("paths", nargs="*", default=[str(RESULTS_DIR)])
     args = p.parse_args(argv)
     bad = 0

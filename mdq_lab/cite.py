@@ -24,10 +24,10 @@ import shutil
 from pathlib import Path
 
 NAME = "mdq-teach-citations"
-BOOK = Path(__file__).resolve().parents[2] / "book"
+BOOK = Path(__file__).resolve().parents[1] / "book"
 BIB = BOOK / "references.bib"
 STYLE = BOOK / "_ext" / "bib_author_year.py"
-_TEMPLATE = Path(__file__).with_name("labcite.js")
+_TEMPLATE = Path(__file__).with_name("cite.js")
 _PLACEHOLDER = "__CITATIONS__"
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mdq_teach.widgets import glue as glue_mod
-from mdq_teach.widgets import labmarkup, labsetup
+from mdq_lab import install as labsetup
+from mdq_lab import markup as labmarkup
+from mdq_teach import glue as glue_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
@@ -18,7 +19,7 @@ CHAPTERS = sorted((ROOT / "book").glob("*.md"))
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_prose_has_no_markup_only_the_book_understands(path):
     # A find here shows raw in JupyterLab (a glue key, an undefined macro in red); the fix is
-    # `python -m mdq_teach.widgets.labmarkup book/*.md`.
+    # `python -m mdq_lab.markup book/*.md`.
     assert labmarkup.problems(path.read_text(encoding="utf-8")) == []
 
 
@@ -26,7 +27,7 @@ def test_chapter_prose_has_no_markup_only_the_book_understands(path):
 def test_chapters_with_glued_prose_import_glued(path):
     text = path.read_text(encoding="utf-8")
     if '{eval}`glued("' in text:  # the kernel evaluates the expression: glued must be defined
-        assert "from mdq_teach.widgets.glue import glue, glued" in text
+        assert "from mdq_teach.glue import glue, glued" in text
 
 
 def test_book_macros_are_the_ones_the_book_defines_and_spelled_out_alike():
@@ -48,7 +49,7 @@ def test_rewrite_replaces_book_markup_in_markdown_only_and_is_idempotent():
     assert "$x \\in \\mathbb{R}^n$, $\\operatorname{prox}_r$ and $\\Rightarrow$" in out
     assert '{eval}`glued("k-1:.2f")` and {eval}`glued("k-2")`' in out
     assert "label = r'$\\R$ {glue:text}`k`'" in out  # code is code
-    assert "from mdq_teach.widgets.glue import glue, glued\n" in out
+    assert "from mdq_teach.glue import glue, glued\n" in out
     assert "$\\operatorname*{argmin}_x \\operatorname{sign}(x)$" in out
     assert labmarkup.rewrite(out) == out and labmarkup.problems(out) == []
     assert len(labmarkup.problems(chapter)) == 7  # the import, 2 roles, 4 macros
@@ -101,7 +102,7 @@ def test_glued_markdown_values_come_back_as_their_text_and_errors_are_clear():
 
 
 def test_environment_is_set_up_for_the_book(tmp_path):
-    """What `python -m mdq_teach.widgets.labsetup` (run by make) writes: chapters open as notebooks
+    """What `python -m mdq_lab.install` (run by make) writes: chapters open as notebooks
     on double-click; no kernelspec is written, and the kernel's display name in the chapters'
     headers is the one ipykernel installs its python3 kernel under (JupyterLab writes that name
     back on save), and jupytext stamps no version, so opening, running and saving a chapter leaves
@@ -115,7 +116,7 @@ def test_environment_is_set_up_for_the_book(tmp_path):
     assert viewers == {"markdown": "Jupytext Notebook"}  # the chapters are .md, nothing else
     # Every cell rendered, so Run All evaluates every {eval} of the prose (test_jupyterlab.py).
     assert settings["@jupyterlab/notebook-extension:tracker"] == {"windowingMode": "none"}
-    # Each {cite} reads as in the book (test_widgets_labcite.py, test_jupyterlab.py).
+    # Each {cite} reads as in the book (test_lab_cite.py, test_jupyterlab.py).
     citations = tmp_path / "share/jupyter/labextensions/mdq-teach-citations/package.json"
     assert json.loads(citations.read_text())["name"] == "mdq-teach-citations"
     assert not (tmp_path / "share/jupyter/kernels").exists()
