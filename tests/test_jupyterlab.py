@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import jupyterlab_driver as lab_driver  # noqa: E402
 
-from mdq_teach.widgets import labcite  # noqa: E402
+from mdq_lab import cite as labcite  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
