@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml
 
 # JupyterLab's set-up for the chapters (settings, server extension, citations from the book's
 # bibliography): redone when any of what it writes from changes, not only with a new environment.
-$(LAB_STAMP): $(STAMP) book/references.bib $(wildcard mdq_lab/*.py mdq_lab/cite.js)
-	$(BIN)/python -m mdq_lab.install >/dev/null
+$(LAB_STAMP): $(STAMP) book/references.bib book/_ext/bib_author_year.py $(wildcard mdq_lab/*.py mdq_lab/*.js)
+	$(BIN)/python -m mdq_lab.install --bib book/references.bib >/dev/null
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json

@@ -20,11 +20,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import jupyterlab_driver as lab_driver  # noqa: E402
 
-from mdq_teach.widgets import labcite  # noqa: E402
+from mdq_lab import cite as labcite  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 ROOT = lab_driver.ROOT
+BIB = ROOT / "book" / "references.bib"
 sync_api = pytest.importorskip("playwright.sync_api")
 if not Path(lab_driver.CHROMIUM).exists():
     pytest.skip(
@@ -109,10 +110,10 @@ def lab_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab_env(tmp_path_factory):
-    """JupyterLab with the citations extension `make` installs (`labsetup`), built from this
-    checkout's bibliography; JUPYTER_PATH comes before the environment's own copy."""
+    """JupyterLab with the citations extension `make` installs (`mdq_lab.install --bib`), built
+    from this checkout's bibliography; JUPYTER_PATH comes before the environment's own copy."""
     prefix = tmp_path_factory.mktemp("prefix")
-    labcite.install(prefix)
+    labcite.install(prefix, BIB)
     return {"JUPYTER_PATH": str(prefix / "share" / "jupyter")}
 
 
@@ -199,7 +200,7 @@ def test_citations_read_as_in_the_book(browser_page, lab_root):
     the book's text, "[Ajanthan et al., 2021]", with the full reference on hover."""
     page = browser_page
     name = "01_quantization.md"
-    refs = labcite.citations()
+    refs = labcite.citations(BIB)
     keys = [m[1].split(",") for m in _CITE_ROLE.finditer((lab_root / "book" / name).read_text())]
     assert len(keys) >= 5 and any(len(k) > 1 for k in keys)
     expected = ["[" + ", ".join(refs[k.strip()]["label"] for k in group) + "]" for group in keys]
