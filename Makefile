@@ -13,7 +13,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 LAB_STAMP := $(VENV)/.labsetup
 # The book serves MathJax itself (no CDN): npm installs the version pinned in package-lock.json,
-# and axe-core, which the browser test injects into every page.
+# axe-core, which the browser test injects into every page, and Biome, the JavaScript linter.
 NPM_STAMP := node_modules/.installed
 # Debian's Chromium, driven by Playwright in tests/test_book_browser.py (Playwright's own browser
 # downloads are not used).
@@ -61,8 +61,10 @@ book: html
 test: html $(CHROMIUM)
 	MDQ_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+# Python with ruff; every .js file with Biome (pinned in package.json, rules in biome.json).
+lint: $(STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check .
+	node_modules/.bin/biome lint --error-on-warnings .
 
 clean:
 	rm -rf _build

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import jupyterlab_driver as lab_driver  # noqa: E402
-
 from mdq_lab import cite as labcite  # noqa: E402
+from mdq_support import jupyterlab_driver as lab_driver
+from mdq_support import script
 
 pytestmark = pytest.mark.slow
 
@@ -49,34 +48,7 @@ def _heavy_after(cells, index) -> bool:
 # expression (the values show once the cell has run), or a formula KaTeX (jupyterlab-myst) or
 # MathJax could not typeset (an undefined macro, say), or a {cite} jupyterlab-myst could not resolve
 # (it resolves none: the citations extension of `labsetup` does).
-_RAW_MARKUP_JS = """
-(upto) => {
-  const cells = window.jupyterapp.shell.currentWidget.content.widgets;
-  const found = [];
-  cells.forEach((cell, i) => {
-    if (cell.model.type !== 'markdown' || i > upto) return;
-    const node = cell.node;
-    const text = node.querySelector('.jp-MarkdownOutput, .jp-RenderedMarkdown, .myst');
-    const shown = text ? text.innerText : '';
-    // No JupyterLab extension knows myst-nb's glue roles: it shows their bare key.
-    for (const m of cell.model.sharedModel.getSource().matchAll(/\\{glue:[a-z]*\\}`[^`]*`/g)) {
-      found.push(`cell ${i}: ${m[0]}`);
-    }
-    for (const m of shown.matchAll(/\\{glue[^`]*`[^`]*`|glued\\("[^"]*"\\)/g)) {
-      found.push(`cell ${i}: ${m[0]}`);
-    }
-    const bad = node.querySelectorAll(
-      '.katex-error, mjx-merror, [title*="control sequence"], [title*="parse error"]');
-    for (const e of bad) found.push(`cell ${i}: math error ${e.title || e.textContent}`);
-    for (const e of node.querySelectorAll('[title="Citation Not Found"]')) {
-      found.push(`cell ${i}: Citation Not Found: ${e.textContent}`);
-    }
-    const failed = node.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]');
-    for (const e of failed) found.push(`cell ${i}: {eval} error ${e.textContent.slice(0, 120)}`);
-  });
-  return found;
-}
-"""
+_RAW_MARKUP_JS = script("jupyterlab_raw_markup.js", __file__)
 
 
 def _exercise_controls(page, cell_index) -> list[str]:
@@ -153,45 +125,13 @@ def test_lab_is_set_up_for_live_figures(browser_page, lab_server):
 
 # Counts the messages by which the page forwards a watched control's value to the explorer
 # (LiveFigure.watch), past ipywidgets' own one-message-in-flight channel.
-_COUNT_FORWARDS_JS = """
-() => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  window.__mdqForwarded = 0;
-  kernel.anyMessage.connect((_, args) => {
-    const data = args.msg.content && args.msg.content.data;
-    if (args.direction === 'send' && args.msg.header.msg_type === 'comm_msg' && data
-        && data.method === 'custom' && data.content && data.content.type === 'controls') {
-      window.__mdqForwarded += 1;
-    }
-  });
-}
-"""
+_COUNT_FORWARDS_JS = script("jupyterlab_count_forwards.js", __file__)
 
 
 # Each citation as a reader sees it, in page order: the text of a lone {cite} or of a group of
 # keys, with what jupyterlab-myst's CSS adds around and between them (brackets, separators), and
 # the key and hover title of each cited work.
-_CITATIONS_JS = """
-() => {
-  const pseudo = (el, which) => {
-    const c = getComputedStyle(el, which).content;
-    return c && c !== 'none' && c !== 'normal' ? JSON.parse(c) : '';
-  };
-  const shown = (el) => {
-    if (el.nodeType === Node.TEXT_NODE) return el.data;
-    if (el.nodeType !== Node.ELEMENT_NODE || getComputedStyle(el).display === 'none') return '';
-    return pseudo(el, '::before') + [...el.childNodes].map(shown).join('') + pseudo(el, '::after');
-  };
-  const nb = window.jupyterapp.shell.currentWidget.content.node;
-  const cites = [...nb.querySelectorAll(
-      '.jp-MarkdownCell .cite-group, .jp-MarkdownCell span[title="Citation Not Found"], '
-      + '.jp-MarkdownCell span.mdq-cite')]
-    .filter(e => e.matches('.cite-group') || !e.parentElement.closest('.cite-group'));
-  const works = [...nb.querySelectorAll('.jp-MarkdownCell span.mdq-cite')]
-    .map(e => [e.dataset.mdqCite, e.title]);
-  return { texts: cites.map(e => shown(e).trim()), works };
-}
-"""
+_CITATIONS_JS = script("jupyterlab_citations.js", __file__)
 _CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
 
 

@@ -82,3 +82,32 @@ def test_design_document_exists_and_every_citation_names_one_of_its_sections():
     assert cited, "the code cites the design document by section"
     assert [c for c in cited if c[1] not in sections] == []
     assert "docs/design.md" in (ROOT / "README.md").read_text()
+
+
+def test_the_wheel_ships_the_javascript_the_packages_read_and_no_support_code(tmp_path):
+    """Every .js file inside mdq_teach/ and mdq_lab/ is read at run time (the web canvas, the
+    citations extension), so the wheel must carry it; mdq_support, tests and benchmarks stay out."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "MANIFEST.in"):
+        shutil.copy(ROOT / name, src / name)
+    for package in ("mdq_teach", "mdq_lab", "mdq_support"):
+        shutil.copytree(ROOT / package, src / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "_build.json"))
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "--disable-pip-version-check", "-w", str(tmp_path / "dist"), str(src)],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped_js = {p.relative_to(ROOT).as_posix()
+                  for package in ("mdq_teach", "mdq_lab") for p in (ROOT / package).rglob("*.js")}
+    assert {"mdq_teach/widgets/web_canvas.js", "mdq_lab/cite.js"} <= shipped_js
+    assert shipped_js <= names, sorted(shipped_js - names)
+    tops = {n.split("/")[0] for n in names}
+    assert not tops & {"mdq_support", "tests", "benchmarks", "book"}, sorted(tops)
