@@ -111,3 +111,43 @@ def test_the_wheel_ships_the_javascript_the_packages_read_and_no_support_code(tm
     assert shipped_js <= names, sorted(shipped_js - names)
     tops = {n.split("/")[0] for n in names}
     assert not tops & {"mdq_support", "tests", "benchmarks", "book"}, sorted(tops)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports (at any depth: lazy imports count too)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def test_the_packages_import_as_docs_design_draws_them():
+    """docs/design.md §2's picture: the core imports none of widgets, nn, experiments, mdq_lab;
+    widgets and nn not each other; mdq_lab nothing of mdq_teach; no shipped module mdq_support."""
+    def imports_of(folder, *, recursive=True):
+        files = (ROOT / folder).rglob("*.py") if recursive else (ROOT / folder).glob("*.py")
+        return {p.relative_to(ROOT).as_posix(): _imports(p) for p in files}
+
+    def hits(modules, forbidden):
+        return sorted(f"{path} imports {m}" for path, found in modules.items() for m in found
+                      if any(m == f or m.startswith(f + ".") for f in forbidden))
+
+    core = imports_of("mdq_teach", recursive=False)
+    # _torch_missing.py tries torch to say what to install when it is absent.
+    assert hits({k: v for k, v in core.items() if k != "mdq_teach/_torch_missing.py"},
+                ("mdq_teach.widgets", "mdq_teach.experiments", "mdq_lab", "torch")) == []
+    # train.py is the command line of nn/trainer.py, loaded when it runs.
+    assert hits({k: v for k, v in core.items() if k != "mdq_teach/train.py"},
+                ("mdq_teach.nn",)) == []
+    assert hits(imports_of("mdq_teach/widgets"),
+                ("mdq_teach.nn", "mdq_teach.experiments", "torch", "mdq_lab")) == []
+    assert hits(imports_of("mdq_teach/nn"), ("mdq_teach.widgets", "mdq_teach.experiments")) == []
+    assert hits(imports_of("mdq_lab"), ("mdq_teach",)) == []
+    shipped = {**imports_of("mdq_teach"), **imports_of("mdq_lab")}
+    assert hits(shipped, ("mdq_support", "tests", "benchmarks")) == []
