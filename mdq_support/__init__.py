@@ -1,6 +1,7 @@
 """What the tests and the benchmarks share, and neither owns: the JupyterLab driver
-(``jupyterlab_driver``, with its page scripts in ``jupyterlab_*.js``) and the bad-input sweeps of
-the numpy core (``bad_input_sweep``) and the torch part (``bad_input_sweep_train``).
+(``jupyterlab_driver``, with its page scripts in ``jupyterlab_*.js``), the bad-input sweeps of
+the numpy core (``bad_input_sweep``) and the torch part (``bad_input_sweep_train``), and how to
+reach an explorer's controls (``explorers``).
 
 Not part of the installed package (the wheel holds ``mdq_teach`` and ``mdq_lab`` only); pytest
 finds it through ``pythonpath`` in pyproject.toml, and each benchmark puts the repository root,
