@@ -11,12 +11,13 @@ the form JupyterLab loads, so no Node build is needed) with the citations of ``b
 by the book's own style, the pybtex plugin module ``style``. Both are passed in, never looked up
 beside this package: an installed wheel holds no book. ``style`` defaults to
 ``_ext/bib_author_year.py`` next to ``bib`` (``default_style``), where the book keeps it beside
-``book/references.bib``. In the page it turns each "Citation Not
-Found" whose key is in the bibliography into the book's text, "[Ajanthan et al., 2021]" (or the
-bracketed, comma-separated list for several keys), with the full reference on hover; a key that
-is not in the bibliography keeps jupyterlab-myst's warning. Run by
-``python -m mdq_lab.install --bib book/references.bib``; run that again after editing the
-bibliography (``make`` does).
+``book/references.bib``.
+
+In the page it turns each "Citation Not Found" whose key is in the bibliography into the book's
+text, "[Ajanthan et al., 2021]" (or the bracketed, comma-separated list for several keys), with
+the full reference on hover; a key that is not in the bibliography keeps jupyterlab-myst's
+warning. Run by ``python -m mdq_lab.install --bib book/references.bib``; run that again after
+editing the bibliography (``make`` does).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def write_folder(final: Path, content: dict[str, bytes]) -> None:
 
 def install(prefix: str | Path, bib: str | Path, style: str | Path | None = None) -> Path:
     """Write the extension under ``prefix`` (replacing an older one); returns its folder.
-    ``labsetup`` installs it with a record of what was there, for its ``--uninstall``."""
+    ``mdq_lab.install`` installs it with a record of what was there, for its ``--uninstall``."""
     final = extension_dir(prefix)
     write_folder(final, files(bib, style))
     return final
