@@ -28,7 +28,9 @@ neighbours have midpoints ``m_i`` and half-widths ``h_i``. Ties go to the upper 
 
 from __future__ import annotations
 
+import copy
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -439,9 +441,27 @@ class Projection:
     space = "w"
     name = ""
     description = ""
+    levels: tuple[float, ...] = ()
 
-    def __init__(self, levels: tuple[float, ...], **options):
-        self.levels = levels
+    def bind(self, levels: tuple[float, ...], one_plane: bool = False) -> Projection:
+        """A copy of this projection for ``levels``: the optimizer binds the projection a user
+        passes to its levels. ``one_plane`` says the base optimizer commutes with negation and
+        the route gives antisymmetric planes antisymmetric gradients (see :class:`Softmax`)."""
+        bound = copy.copy(self)
+        bound.levels = as_levels(levels)
+        bound._setup(one_plane)
+        return bound
+
+    def _setup(self, one_plane: bool) -> None:
+        """Derive what depends on the levels (after :meth:`bind`)."""
+
+    def spec(self) -> dict:
+        """The constructor's arguments, saved in the optimizer's ``state_dict``."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.spec().items())
+        return f"{type(self).__name__}({args})"
 
     def __call__(self, latent: torch.Tensor, beta) -> torch.Tensor:
         raise NotImplementedError
@@ -543,9 +563,8 @@ class Tanh(Projection):
     name = "tanh"
     description = "tanh(beta x~) (Eq. 12); shifted tanh (Eq. 21) for 3+ levels"
 
-    def __init__(self, levels, **options):
-        super().__init__(levels)
-        self.two = len(levels) == 2
+    def _setup(self, one_plane):
+        self.two = len(self.levels) == 2
         self.keeps_dual = self.two
 
     def __call__(self, latent, beta):
@@ -629,9 +648,6 @@ class BinaryRelax(Projection):
 class Softmax(Projection):
     """softmax(beta u~) over the d levels (level axis first); the weight is w = sum_k u_k q_k.
 
-    ``jacobian="paper"`` back-propagates through the softmax (PMF as published);
-    ``jacobian="released"`` uses PMF's released code's beta (I - u u^T) instead.
-
     Two symmetric levels (-a, a) keep the two planes antisymmetric, u~_0 = -u~_1: softmax ignores
     a common shift, so this is a choice of representative (the initial latent is (-a w, a w),
     the dual of a primal (-v, v) with v = log(u_1 / u_0) / (2 beta)). Every step then gives plane
@@ -649,15 +665,11 @@ class Softmax(Projection):
         "u = softmax(beta u~) over the d levels, w = u q (two levels: sigmoid of u~_1 - u~_0)"
     )
 
-    def __init__(self, levels, jacobian: str = "paper", one_plane: bool = False, **options):
-        super().__init__(levels)
-        if jacobian not in PMF_JACOBIANS:
-            raise ValueError(f"pmf_jacobian must be one of {PMF_JACOBIANS}, got {jacobian!r}")
-        self.jacobian = jacobian
+    def _setup(self, one_plane):
+        levels = self.levels
         self.two = len(levels) == 2
         self.antisymmetric = self.two and levels[0] == -levels[1]
-        # The released Jacobian gives the two planes gradients that are not negatives.
-        self.one_plane = bool(one_plane) and self.antisymmetric and jacobian == "paper"
+        self.one_plane = bool(one_plane) and self.antisymmetric
 
     @property
     def grad_is_g(self) -> bool:
@@ -715,7 +727,7 @@ class Softmax(Projection):
         return lift_gradient(g, self.levels, out)
 
     def vjp(self, latent, beta, g, out=None, weight=None):
-        if self.two and self.jacobian == "paper" and weight is not None and out is not None and (
+        if self.two and weight is not None and out is not None and (
             weight.dtype == latent.dtype
         ):
             # u_0 u_1 = (1 - y^2) / 4 with y = (w - m) / h = u_1 - u_0, read from the weight the
@@ -729,12 +741,14 @@ class Softmax(Projection):
             if not self.one_plane:
                 torch.neg(plane, out=out[0])
             return out
-        if self.jacobian == "released":
-            return released_pmf_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
         if self.two:
             full = two_level_softmax_vjp(latent, beta, g, self.levels)
             return out.copy_(full[1]) if self.one_plane else full
         return softmax_vjp(softmax_levels(latent, beta), beta, lift_gradient(g, self.levels))
+
+    def released_vjp(self, latent, beta, g):
+        """PMF's released code's beta (I - u u^T) in place of the softmax Jacobian."""
+        return released_pmf_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
 
     def primal_into(self, out, latent, beta):
         if not self.two:
@@ -840,18 +854,16 @@ PROJECTIONS: dict[str, type[Projection]] = {
 
 
 class StepContext:
-    """Hyperparameters of one step, shared by the routes."""
+    """What every route may read about one step of one parameter group."""
 
-    def __init__(self, beta, beta_next, lr, reg_strength, reg, clamp, buffers, compiling=False):
+    def __init__(self, t, beta, beta_next, lr, buffers, compiling=False):
         self.buffers = buffers  # the latents' gradient tensors, by latent
         self.compiling = compiling
         self.weight = None  # the parameter being stepped (holds P_beta(latent))
+        self.t = t  # the index of this step (0, 1, ...)
         self.beta = beta  # the value the model's weights were projected with
         self.beta_next = beta_next  # the value the new weights are projected with
         self.lr = lr
-        self.reg_strength = reg_strength
-        self.reg = reg
-        self.clamp = clamp
 
 
 class Route:
@@ -866,6 +878,20 @@ class Route:
     name = ""
     description = ""
     stores_primal = False
+    # Whether the gradient of an antisymmetric latent is antisymmetric, so that the optimizer may
+    # step one plane of it (see ``Softmax``).
+    odd = True
+
+    def spec(self) -> dict:
+        """The constructor's arguments, saved in the optimizer's ``state_dict``."""
+        return {}
+
+    def check(self, proj: Projection) -> None:
+        """Refuse a projection this route cannot run with (ValueError)."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.spec().items())
+        return f"{type(self).__name__}({args})"
 
     def stores_primal_for(self, proj: Projection) -> bool:
         """Whether ``state["primal"]`` is kept for parameters with this projection."""
@@ -906,19 +932,54 @@ class StraightThrough(Route):
 
 
 class ChainRule(Route):
+    """The gradient through the projection. ``jacobian="paper"`` back-propagates through it (PMF
+    as published); ``jacobian="released"`` (softmax only) takes PMF's released code's
+    beta (I - u u^T) in place of the softmax Jacobian."""
+
     name = "chain"
     description = "store x~; d from the gradient through P (Jacobian); x = P(x~)"
 
+    def __init__(self, jacobian: str = "paper"):
+        if jacobian not in PMF_JACOBIANS:
+            raise ValueError(
+                f"jacobian / pmf_jacobian must be one of {PMF_JACOBIANS}, got {jacobian!r}"
+            )
+        self.jacobian = jacobian
+        # The released Jacobian gives the two planes gradients that are not negatives.
+        self.odd = jacobian == "paper"
+
+    def spec(self):
+        return {"jacobian": self.jacobian}
+
+    def check(self, proj):
+        if self.jacobian == "released" and not hasattr(proj, "released_vjp"):
+            raise ValueError(
+                f"jacobian='released' is PMF's softmax Jacobian; projection {proj.name!r} has none"
+            )
+
     def grad(self, proj, state, g, ctx):
+        if self.jacobian == "released":
+            return proj.released_vjp(state["latent"], ctx.beta, g)
         # ctx.weight holds P_beta(latent): every write into it uses the beta of the next step.
         return proj.vjp(state["latent"], ctx.beta, g, self.buffer(proj, state, ctx), ctx.weight)
 
 
 class Cancel(Route):
+    """BinaryConnect's route: the straight-through gradient, zeroed where the latent left the
+    hull of the levels (``clip=False``: not zeroed, the plain straight-through estimator)."""
+
     name = "cancel"
     description = "store x~; x~ -= eta d, g zeroed where x~ is outside [q_min, q_max]"
 
+    def __init__(self, clip: bool = True):
+        self.clip = _flag("clip / bc_clip_grad", clip)
+
+    def spec(self):
+        return {"clip": self.clip}
+
     def grad(self, proj, state, g, ctx):
+        if not self.clip:
+            return super().grad(proj, state, g, ctx)
         return bc_gate(g, state["latent"], proj.levels, self.buffer(proj, state, ctx))
 
 
@@ -1013,18 +1074,41 @@ class KeptDualMirror(Mirror):
 
 
 class ProxStep(Route):
+    """ProxQuant: a base step on x, then the proximal map of ``lr * lam * t`` times the
+    regulariser ``reg`` at the t-th step (t = 1, 2, ...); ``clamp`` clips to the hull after it
+    (the released code) or not (the paper's bare map). See :func:`pq_prox`."""
+
     name = "prox"
     description = (
         "store x; x = prox_{eta lambda_t R}(x - eta d), lambda_t linear in t, then clamped to "
         "[q_min, q_max] (pq_clamp)"
     )
 
+    def __init__(self, reg: str = "l1", lam: float = 1e-4, clamp: bool = True):
+        if reg not in PQ_REGS:
+            raise ValueError(f"reg / pq_reg must be one of {PQ_REGS}, got {reg!r}")
+        ok = isinstance(lam, numbers.Real) and not isinstance(lam, bool)
+        if not (ok and math.isfinite(lam) and lam >= 0):
+            raise ValueError(f"lam / pq_lambda must be in [0, inf), got {lam!r}")
+        self.reg, self.lam = reg, float(lam)
+        self.clamp = _flag("clamp / pq_clamp", clamp)
+
+    def spec(self):
+        return {"reg": self.reg, "lam": self.lam, "clamp": self.clamp}
+
     def finish(self, proj, state, p, ctx):
         latent = state["latent"]
         # The gradient buffer is free once the base optimizer has stepped: scratch for Q(x).
         scratch = self.buffer(proj, state, ctx)
-        pq_prox_(latent, ctx.lr * ctx.reg_strength, proj.levels, ctx.reg, ctx.clamp, scratch)
+        strength = ctx.lr * (self.lam * (ctx.t + 1))
+        pq_prox_(latent, strength, proj.levels, self.reg, self.clamp, scratch)
         p.copy_(latent)
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 ROUTES: dict[str, type[Route]] = {
