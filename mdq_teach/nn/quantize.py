@@ -15,11 +15,15 @@ optimizer moves, and maps it to the primal value the network computes with by a 
 Everything works on one parameter's tensor at a time (the optimizer keeps one latent per
 parameter in ``opt.state[p]``). In u-space the level axis comes *first*: a weight of shape S has a
 latent of shape (d, *S), so the softmax over the levels reduces over contiguous planes instead of
-a short last axis. For two levels the softmax is a sigmoid of the difference of the two planes and
-PMF's Jacobian and the MD-softmax step have closed forms in that difference
-(:func:`two_level_probability`, :func:`two_level_softmax_vjp`, :func:`two_level_md_softmax_step`);
-``tests/test_numpy_torch_agree.py`` holds them against the general softmax forms and every formula
-here against the numpy core (``mdq_teach.maps``, ``mdq_teach.prox``, ``mdq_teach.toy``).
+a short last axis. For two levels the softmax is a sigmoid of the difference of the two planes,
+and the projections write it that way.
+
+Each projection has one literal reference form (:meth:`Projection.reference`: ``shifted_tanh``,
+``softmax_levels``, ``nearest_level``, ...); the in-place and closed forms the optimizer runs
+(``write``, ``primal_into``, ``vjp``, ``mirror_finish``) are overrides for speed, held to the
+reference by ``tests/test_nn_fast_paths.py``, and the optimizer's steps, as it runs them, are held
+to the numpy core (``mdq_teach.maps``, ``mdq_teach.prox``, ``mdq_teach.toy``) by
+``tests/test_registry_matrix.py`` and ``tests/test_numpy_torch_agree.py``.
 
 Levels are a sorted tuple of Python floats ``q_0 < q_1 < ... < q_{d-1}``; gaps between
 neighbours have midpoints ``m_i`` and half-widths ``h_i``. Ties go to the upper level everywhere
@@ -312,11 +316,6 @@ def softmax_levels(ut: torch.Tensor, beta) -> torch.Tensor:
     return torch.softmax(beta * ut, dim=0)
 
 
-def two_level_probability(ut: torch.Tensor, beta) -> torch.Tensor:
-    """u_1 of softmax(beta u~) for two levels: sigmoid(beta (u~_1 - u~_0))."""
-    return torch.sigmoid(beta * (ut[1] - ut[0]))
-
-
 def probabilities_to_weights(u: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
     """w = sum_k u_k q_k (Eq. 8), u with the level axis first."""
     return (u * _column(levels, u)).sum(0)
@@ -340,8 +339,15 @@ def two_level_tanh_into(out: torch.Tensor, x: torch.Tensor, beta, levels) -> tor
         torch.sub(x, m, out=out).mul_(2 * beta)
     else:
         torch.mul(x, 2 * beta, out=out)
-    out.sigmoid_()
-    return torch.add(_scalar(m - h, out), out, alpha=2 * h, out=out)
+    return _sigmoid_form_into(out, levels)
+
+
+def _sigmoid_form_into(z: torch.Tensor, levels) -> torch.Tensor:
+    """z <- (m - h) + 2 h sigmoid(z) = m + h tanh(z / 2), in place: the two-level weight from
+    z = 2 beta (x - m) (tanh) or z = beta (u~_1 - u~_0) (softmax), in two passes."""
+    ((m, h),) = _gaps(levels)
+    z.sigmoid_()
+    return torch.add(_scalar(m - h, z), z, alpha=2 * h, out=z)
 
 
 _DUAL_CAPS: dict = {}
@@ -353,16 +359,6 @@ def _tanh_dual_cap(dtype: torch.dtype) -> float:
         eps = torch.finfo(dtype).eps
         _DUAL_CAPS[dtype] = float(torch.tensor(1 - eps, dtype=dtype).atanh())
     return _DUAL_CAPS[dtype]
-
-
-def two_level_weights(ut: torch.Tensor, beta, levels: tuple[float, ...]) -> torch.Tensor:
-    """w = q_0 u_0 + q_1 u_1 = m + h tanh(beta (u~_1 - u~_0) / 2) for two levels.
-
-    The tanh form keeps full relative precision near both levels (1 - sigmoid would not).
-    """
-    (m, h), = _gaps(levels)
-    out = torch.tanh((beta / 2) * (ut[1] - ut[0]))
-    return out if (m, h) == (0.0, 1.0) else out.mul_(h).add_(m)
 
 
 def lift_gradient(g: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
@@ -384,47 +380,6 @@ def released_pmf_vjp(u: torch.Tensor, beta, gu: torch.Tensor) -> torch.Tensor:
     """PMF's released code: beta (I - u u^T) gu in place of the softmax Jacobian beta (diag u - u
     u^T) (its authors report it "works slightly better"); ``u`` is the softmax output."""
     return beta * (gu - u * (u * gu).sum(0, keepdim=True))
-
-
-def two_level_softmax_vjp(ut: torch.Tensor, beta, g: torch.Tensor, levels, out=None):
-    """:func:`softmax_vjp` of the lifted gradient for two levels, in closed form.
-
-    With z = beta (u~_1 - u~_0): <u, g q> = g w and u_1 (q_1 - w) = (q_1 - q_0) u_0 u_1, so the
-    gradient is s (-1, +1) with s = beta (q_1 - q_0) g sigmoid(z) sigmoid(-z).
-    """
-    out = torch.empty_like(ut) if out is None else out
-    z = torch.sub(ut[1], ut[0], out=out[1]).mul_(beta)
-    torch.neg(z, out=out[0]).sigmoid_()  # u_0
-    s = z.sigmoid_().mul_(out[0]).mul_(g).mul_(beta * (levels[1] - levels[0]))  # in out[1]
-    torch.neg(s, out=out[0])
-    return out
-
-
-def md_softmax_step(u: torch.Tensor, gu: torch.Tensor, eta, beta) -> torch.Tensor:
-    """Exponentiated gradient (Eq. 20) along axis 0 in log form: softmax(log u - beta eta gu).
-
-    A zero probability is read as the smallest normal number, so it can grow again.
-    """
-    tiny = torch.finfo(u.dtype).tiny
-    return torch.softmax(torch.log(u.clamp_min(tiny)) - (beta * eta) * gu, dim=0)
-
-
-def two_level_md_softmax_step(u: torch.Tensor, g: torch.Tensor, eta, beta, levels):
-    """Eq. 20 for two levels in the difference form: the new u_1 = sigmoid(log u_1 - log u_0 -
-    beta eta (q_1 - q_0) g), g the gradient with respect to the weight.
-
-    ``u`` holds both planes (u_0, u_1): reading the log-odds from both keeps them exact where
-    u_1 has rounded to 1 (logit(u_1) alone would not).
-    """
-    tiny = torch.finfo(u.dtype).tiny
-    logits = torch.log(u.clamp_min(tiny))
-    return torch.sigmoid(logits[1] - logits[0] - (beta * eta * (levels[1] - levels[0])) * g)
-
-
-def tanh_md_step(w: torch.Tensor, g: torch.Tensor, eta, beta) -> torch.Tensor:
-    """Eq. 15 in atanh form: tanh(atanh(w) - beta eta g), w clamped one epsilon inside [-1, 1]."""
-    eps = torch.finfo(w.dtype).eps
-    return torch.tanh(torch.atanh(w.clamp(-1 + eps, 1 - eps)) - (beta * eta) * g)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -464,6 +419,11 @@ class Projection:
         return f"{type(self).__name__}({args})"
 
     def __call__(self, latent: torch.Tensor, beta) -> torch.Tensor:
+        """P_beta(latent): the reference form unless a subclass has a faster one."""
+        return self.reference(latent, beta)
+
+    def reference(self, latent: torch.Tensor, beta) -> torch.Tensor:
+        """P_beta(latent) as the paper writes it: the form every fast path is checked against."""
         raise NotImplementedError
 
     def weights(self, primal: torch.Tensor) -> torch.Tensor:
@@ -530,7 +490,7 @@ class Identity(Projection):
     name = "identity"
     description = "none (x is the weight)"
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return latent
 
     def write(self, out, latent, beta):
@@ -544,7 +504,7 @@ class Hard(Projection):
     name = "hard"
     description = "nearest level Q(x~) (sign for two levels)"
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return nearest_level(latent, self.levels)
 
     def write(self, out, latent, beta):
@@ -567,7 +527,7 @@ class Tanh(Projection):
         self.two = len(self.levels) == 2
         self.keeps_dual = self.two
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return shifted_tanh(latent, beta, self.levels)
 
     def write(self, out, latent, beta):
@@ -633,7 +593,7 @@ class Linear(Projection):
     name = "linear"
     description = "piecewise linear, slope beta on each gap, clipped to it"
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return piecewise_linear(latent, beta, self.levels)
 
 
@@ -641,7 +601,7 @@ class BinaryRelax(Projection):
     name = "binaryrelax"
     description = "(theta + beta Q(theta)) / (1 + beta)"
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return binary_relax(latent, beta, self.levels)
 
 
@@ -683,9 +643,11 @@ class Softmax(Projection):
             torch.neg(latent[1], out=latent[0])
 
     def __call__(self, latent, beta):
-        if self.two:
-            z = beta * (latent[1] - latent[0])
-            return torch.stack((torch.sigmoid(-z), torch.sigmoid(z)))
+        out = torch.empty_like(latent)
+        self.primal_into(out, latent, beta)
+        return out
+
+    def reference(self, latent, beta):
         return softmax_levels(latent, beta)
 
     def weights(self, primal):
@@ -703,13 +665,9 @@ class Softmax(Projection):
         elif self.two and out.dtype == latent.dtype:
             # w = m + h tanh(z / 2) = (m - h) + 2 h sigmoid(z), z = beta (u~_1 - u~_0): a sigmoid
             # costs a fraction of a tanh on the CPU, and the affine map is one fused pass.
-            (m, h), = _gaps(self.levels)
-            u1 = torch.sub(latent[1], latent[0], out=out).mul_(beta).sigmoid_()
-            torch.add(_scalar(m - h, out), u1, alpha=2 * h, out=out)
-        elif self.two:
-            out.copy_(two_level_weights(latent, beta, self.levels))
+            _sigmoid_form_into(torch.sub(latent[1], latent[0], out=out).mul_(beta), self.levels)
         else:
-            out.copy_(probabilities_to_weights(softmax_levels(latent, beta), self.levels))
+            out.copy_(self.weights(self(latent, beta)))
 
     def lift_init(self, w):
         # u~_k = q_k w - q_k^2 / 2 = -(w - q_k)^2 / 2 + const: the mass of softmax(beta u~) is a
@@ -741,10 +699,10 @@ class Softmax(Projection):
             if not self.one_plane:
                 torch.neg(plane, out=out[0])
             return out
-        if self.two:
-            full = two_level_softmax_vjp(latent, beta, g, self.levels)
-            return out.copy_(full[1]) if self.one_plane else full
-        return softmax_vjp(softmax_levels(latent, beta), beta, lift_gradient(g, self.levels))
+        full = softmax_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
+        if self.one_plane:
+            return full[1] if out is None else out.copy_(full[1])
+        return full
 
     def released_vjp(self, latent, beta, g):
         """PMF's released code's beta (I - u u^T) in place of the softmax Jacobian."""
@@ -1003,6 +961,7 @@ class Mirror(Route):
 
     def finish(self, proj, state, p, ctx):
         primal = state["primal"]
+        proj.sync(state["latent"])  # one stepped plane: the primal reads both
         proj.primal_into(primal, state["latent"], ctx.beta)
         proj.weights_into(p, primal)
 
