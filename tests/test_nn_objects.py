@@ -1,6 +1,8 @@
 """The optimizer built from objects: projections, routes and schedules a user passes, the spec in
 ``state_dict``, the base optimizer's hooks, and parameter groups added during training."""
 
+import copy
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -157,4 +159,20 @@ def test_softmax_projection_object_with_pmfs_released_jacobian():
     opt = QuantOptimizer(a, Softmax(), ChainRule(jacobian="released"), lr=0.05)
     ref = make_optimizer(b, "pmf", lr=0.05, pmf_jacobian="released")
     for x, y in zip(_steps(opt, a), _steps(ref, b), strict=True):
+        assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("method", ["pq", "pmf", "md-softmax", "proxconnect"])
+def test_an_optimizer_is_rebuilt_from_its_state_dict(method):
+    options = {"pq": dict(pq_reg="l2", pq_clamp=False), "pmf": dict(pmf_jacobian="released"),
+               "proxconnect": dict(quantizer="linear")}.get(method, {})  # fmt: skip
+    a = _params()
+    opt = make_optimizer(a, method, lr=0.05, beta_scale=1.3, **options)
+    _steps(opt, a, 2)
+    b = [nn.Parameter(torch.zeros_like(p)) for p in a]
+    # A copy, as torch's own load_state_dict shares the tensors it is given.
+    rebuilt = QuantOptimizer.from_state_dict(b, copy.deepcopy(opt.state_dict()), lr=0.05)
+    assert rebuilt.spec() == opt.spec()
+    assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+    for x, y in zip(_steps(opt, a, seed=4), _steps(rebuilt, b, seed=4), strict=True):
         assert torch.equal(x, y)

@@ -81,7 +81,7 @@ import torch
 from torch.optim import optimizer as _torch_optimizer
 
 from .latent_init import check_latent_init, scales_to_levels, to_levels_scale
-from .quantize import Projection, Route, StepContext, as_levels
+from .quantize import PROJECTIONS, ROUTES, Projection, Route, StepContext, as_levels
 from .registry import build, flat_option_names
 from .schedules import BETA_ROUNDINGS, BetaSchedule
 
@@ -636,6 +636,25 @@ class QuantOptimizer(torch.optim.Optimizer):
             # A plain callable has no plain-value form: not saved, not checked.
             beta_schedule=schedule() if callable(schedule) else None,
         )
+
+    @classmethod
+    def from_state_dict(cls, params, state_dict: dict, base="adam", **kwargs) -> QuantOptimizer:
+        """An optimizer rebuilt from a :meth:`state_dict`'s spec (projection, route, their
+        arguments, levels, a :class:`BetaSchedule`), with the state loaded. The base optimizer
+        class is not in the spec: pass ``base`` (its hyperparameters come from the groups)."""
+        spec = state_dict.get("quant") or {}
+        if "projection" not in spec:
+            raise ValueError("state_dict has no projection and route to rebuild from")
+        projection = route = None
+        if spec["projection"] is not None:
+            projection = PROJECTIONS[spec["projection"]](**spec["projection_args"])
+            route = ROUTES[spec["route"]](**spec["route_args"])
+        schedule = spec.get("beta_schedule")
+        if schedule is not None:
+            kwargs.setdefault("beta_schedule", BetaSchedule(**schedule))
+        opt = cls(params, projection, route, levels=spec["levels"], base=base, **kwargs)
+        opt.load_state_dict(state_dict)
+        return opt
 
     @torch.no_grad()
     def load_state_dict(self, state_dict: dict) -> None:

@@ -50,7 +50,8 @@ class BetaSchedule:
     def spec(self) -> dict:
         """The schedule as plain values (saved in the optimizer's ``state_dict``)."""
         return dict(beta_init=self.beta_init, beta_scale=self.beta_scale, interval=self.interval,
-                    beta_max=self.beta_max, rounding=self.rounding)  # fmt: skip
+                    beta_max=self.beta_max, rounding=self.rounding,
+                    allow_decreasing=self.beta_scale < 1)  # fmt: skip
 
     def exponent(self, t: int) -> int:
         return -(-t // self.interval) if self.rounding == "ceil" else t // self.interval

@@ -690,7 +690,9 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(c.seed)
     kwargs = {"size": data.image_size} if c.arch in ("smallconv", "mlp") else {}
-    quantized = c.method != "float"
+    from .registry import get_method
+
+    quantized = get_method(c.method).route is not None
     memory_format = torch.channels_last if c.channels_last else torch.preserve_format
     model = get_model(c.arch, data.num_classes, data.in_channels, quantized, **kwargs)
     model = model.to(device, memory_format=memory_format)
