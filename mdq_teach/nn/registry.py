@@ -47,7 +47,8 @@ REGISTRY: dict[str, Method] = {
             "pq", "identity", "prox",
             "released code: clamped to [q_min, q_max] after each prox step (pq_clamp=False: the "
             "paper's bare prox); L2 regulariser (x - q)^2",
-            # The paper's tables give PQ's lambda rate in the beta_scale row.
+            # anneals stays True although PQ has no beta: its command line has always taken the
+            # beta flags (the paper's tables give PQ's lambda rate in the beta_scale row).
             {"pq_reg": "reg", "pq_lambda": "lam", "pq_clamp": "clamp"},
         ),
         Method(
@@ -106,12 +107,12 @@ def build(
     it and the rest are ignored. (None, None) for float training."""
     entry = get_method(method)
     key = projection_key(method, quantizer)
-    if entry.route is None:
-        return None, None
     for other in REGISTRY.values():  # an option the method ignores is still checked
         given = {arg: options[name] for name, arg in other.options.items() if name in options}
         if given and other is not entry:
             ROUTES[other.route](**given)
+    if entry.route is None:
+        return None, None
     args = {arg: options[name] for name, arg in entry.options.items() if name in options}
     return PROJECTIONS[key](), ROUTES[entry.route](**args)
 
