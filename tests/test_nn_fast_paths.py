@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from mdq_teach.nn import make_optimizer
-from mdq_teach.nn.quantize import bc_gate, two_level_tanh_into
+from mdq_teach.nn.quantize import PROJECTIONS, bc_gate, bc_inside, two_level_tanh_into
 
 torch.set_num_threads(1)
 
@@ -185,3 +185,73 @@ def test_bc_gate_converts_a_low_precision_gradient_into_its_buffer():
     out = torch.empty(5)
     assert bc_gate(g, x, (-1.0, 1.0), out) is out
     assert out.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+
+
+# ----------------------------------------------------------------------------------------------
+# every projection's fast paths against its one reference form
+
+
+_PROJECTION_LEVELS = [(-1.0, 1.0), (0.0, 1.0), (-0.5, 0.5), (-1.0, 0.0, 1.0), (0.0, 1.0, 3.0)]
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTIONS))
+@pytest.mark.parametrize("levels", _PROJECTION_LEVELS, ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("one_plane", [False, True])
+def test_write_call_and_vjp_agree_with_the_reference_form(name, levels, dtype, one_plane):
+    proj = PROJECTIONS[name]().bind(levels, one_plane=one_plane)
+    gen = torch.Generator().manual_seed(3)
+    w = torch.rand(50, generator=gen, dtype=torch.float64).to(dtype) * 4 - 2
+    latent = proj.lift_init(w)
+    if getattr(proj, "one_plane", False):
+        latent[0] = -latent[1]
+    tol = 16 * torch.finfo(dtype).eps
+    for beta in (1.0, 3.7, 40.0):
+        ref = proj.reference(latent, beta)
+        # Only rounding separates the forms: a few ulps of the gap, scaled by beta |x| where
+        # beta x is itself rounded.
+        atol = tol * (1 + beta * 4) * (levels[-1] - levels[0])
+        torch.testing.assert_close(proj(latent, beta), ref, rtol=0, atol=atol)
+        out = torch.empty_like(w)
+        proj.write(out, latent, beta)
+        torch.testing.assert_close(out, proj.weights(ref), rtol=0, atol=atol)
+        if name not in ("tanh", "softmax"):
+            continue
+        g = torch.randn(w.shape, generator=gen, dtype=torch.float64).to(dtype)
+        leaf = latent.detach().clone().requires_grad_(True)
+        (proj.weights(proj.reference(leaf, beta)) * g).sum().backward()
+        expected = leaf.grad[1] if getattr(proj, "one_plane", False) else leaf.grad
+        fast = proj.vjp(latent, beta, g, torch.empty_like(expected), weight=out)
+        scale = beta * (1 + g.abs().max()) * (levels[-1] - levels[0])
+        torch.testing.assert_close(fast, expected, rtol=0, atol=tol * scale * (1 + beta * 4))
+        general = proj.vjp(latent, beta, g)  # without the weight: the general form
+        general = general if general.shape == expected.shape else general[1]
+        torch.testing.assert_close(general, expected, rtol=0, atol=tol * scale * (1 + beta * 4))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("levels", [(-1.0, 1.0), (-1.0, 0.0, 1.0), (0.0, 1.0)], ids=str)
+def test_bc_gate_is_its_reference_the_hull_indicator(dtype, levels):
+    x = torch.linspace(-2, 2, 81, dtype=dtype)
+    x = torch.cat([x, torch.tensor(levels, dtype=dtype)])
+    g = torch.randn(x.shape, dtype=dtype)
+    assert torch.equal(bc_gate(g, x, levels), bc_inside(x, levels) * g)
+
+
+@pytest.mark.parametrize("name", ["tanh", "softmax"])
+@pytest.mark.parametrize("levels", [(-1.0, 1.0), (0.0, 1.0), (-1.0, 0.0, 1.0)], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_inverse_into_names_the_primal_the_reference_maps_back(name, levels, dtype):
+    """The in-place inverse the mirror routes call, against the reference projection: whatever
+    representative it picks, projecting it gives the primal back."""
+    proj = PROJECTIONS[name]().bind(levels)
+    gen = torch.Generator().manual_seed(4)
+    latent = proj.lift_init(torch.rand(40, generator=gen, dtype=torch.float64).to(dtype) - 0.5)
+    for beta in (1.0, 3.0):
+        primal = proj.reference(latent, beta)
+        dual = torch.empty_like(latent)
+        proj.inverse_into(dual, primal, beta)
+        tol = 64 * torch.finfo(dtype).eps * (levels[-1] - levels[0])
+        torch.testing.assert_close(proj.reference(dual, beta), primal, rtol=0, atol=tol)
+        torch.testing.assert_close(proj.reference(proj.inverse(primal, beta), beta), primal,
+                                   rtol=0, atol=tol)  # fmt: skip

@@ -1,10 +1,12 @@
-"""The torch formulas of ``mdq_teach.nn.quantize`` against the numpy core, on random inputs.
+"""The torch formulas the optimizer calls against the numpy core, on random inputs.
 
-Each formula is written once per array library; these property-based tests hold the two copies
-together (projections, inverses, mirror-descent steps, proximal maps, nearest level and rounding,
-the shifted tanh, the softmax and its two-level sigmoid form), in float32 and float64 and for beta
-up to 1e4. The numpy side computes in float64 from the same (possibly float32) inputs, so the
-tolerance is the torch dtype's rounding error times the conditioning of the formula.
+The projections' own methods (``__call__``, ``write``, ``vjp`` read from the weight,
+``inverse_into`` and ``mirror_finish`` with the dual rescaled to the next beta), BinaryConnect's
+gate as the route calls it, the proximal map, nearest level and rounding, the shifted tanh and the
+softmax over the levels, in float32 and float64 and for beta up to 1e4. The numpy side computes
+in float64 from the same (possibly float32) inputs, so the tolerance is the torch dtype's
+rounding error times the conditioning of the formula. ``tests/test_registry_matrix.py`` runs the
+whole optimizer step against the numpy core.
 """
 
 import math
@@ -98,60 +100,62 @@ def test_shifted_tanh_derivative_matches_finite_differences_of_maps(xs, beta, le
 
 
 # ----------------------------------------------------------------------------------------------
-# mirror-descent steps
+# mirror-descent steps, as the optimizer takes them: the kept dual x~ = P_beta^{-1}(x), the base
+# step x~ -= eta g, then the projection's mirror_finish (new weights, dual rescaled to beta_next)
+
+
+GROWTH = st.floats(1.0, 2.0)
 
 
 @SMALL
 @given(xs=_values(-0.99, 0.99), g=st.floats(-2, 2), eta=st.floats(1e-4, 0.5), beta=BETAS,
-       dtype=DTYPES)  # fmt: skip
-def test_tanh_md_step_matches_maps(xs, g, eta, beta, dtype):
+       growth=GROWTH, dtype=DTYPES)  # fmt: skip
+def test_tanh_mirror_step_matches_maps(xs, g, eta, beta, growth, dtype):
     x, xn = _pair(xs, dtype)
+    proj = tq.Tanh().bind((-1.0, 1.0))
+    dual = torch.empty_like(x)
+    proj.inverse_into(dual, x, beta)
+    dual -= eta * g
+    out = torch.empty_like(x)
+    proj.mirror_finish({"latent": dual}, out, beta, beta * growth)
     ref = maps.Tanh().md_step(xn, g, eta, beta)
     arg = np.abs(np.arctanh(xn)).max() + beta * eta * abs(g)
     atol = 8 * _eps(dtype) * (1 + arg) / (1 - np.abs(xn).max() ** 2)
-    _assert_close(tq.tanh_md_step(x, torch.full_like(x, g), eta, beta), ref, atol)
+    _assert_close(out, ref, atol)
+    # The kept dual names the same weights at the next beta (Eq. 13 at beta_next).
+    _assert_close(proj(dual, beta * growth), ref, atol)
 
 
 @SMALL
-@given(xs=_values(0.001, 0.999), g=st.floats(-2, 2), eta=st.floats(1e-4, 0.5), beta=BETAS,
-       dtype=DTYPES)  # fmt: skip
-def test_sigmoid_md_step_is_the_two_level_md_softmax_step(xs, g, eta, beta, dtype):
-    """Levels (0, 1): u_1 = w, and Eq. 20 in the difference form is maps.Sigmoid's step."""
-    u1, un = _pair(xs, dtype)
-    ref = maps.Sigmoid().md_step(un, g, eta, beta)
-    arg = np.abs(np.log(un / (1 - un))).max() + beta * eta * abs(g)
-    atol = 8 * _eps(dtype) * (1 + arg) / (4 * (un * (1 - un)).min())
-    u = torch.stack((1 - u1, u1))
-    ours = tq.two_level_md_softmax_step(u, torch.full_like(u1, g), eta, beta, (0.0, 1.0))
-    _assert_close(ours, ref, atol)
+@given(seed=st.integers(0, 2**16), levels=LEVELS, eta=st.floats(1e-4, 0.5), beta=BETAS,
+       growth=GROWTH, dtype=DTYPES, one_plane=st.booleans())  # fmt: skip
+def test_softmax_mirror_step_matches_maps(seed, levels, eta, beta, growth, dtype, one_plane):
+    d = len(levels)
+    un = _simplex(seed, 5, d)
+    gw = np.random.default_rng(seed + 1).normal(size=5)
+    core = maps.Softmax(levels)
+    gu = core.lift_gradient(gw)
+    ref = core.weights(core.md_step(un, gu, eta, beta))
+    proj = tq.Softmax().bind(levels, one_plane=one_plane)
+    u = torch.tensor(un.T, dtype=dtype)  # level axis first
+    g = torch.tensor(gw, dtype=dtype)
+    latent = torch.empty_like(u)
+    proj.inverse_into(latent, u, beta)
+    latent -= eta * tq.lift_gradient(g, levels)
+    out = torch.empty_like(g)
+    proj.mirror_finish({"latent": latent}, out, beta, beta * growth)
+    proj.sync(latent)  # as the optimizer does after the step
+    arg = np.abs(np.log(un)).max() + beta * eta * np.abs(gu).max()
+    atol = 16 * _eps(dtype) * (1 + arg) * max(abs(q) for q in levels)
+    _assert_close(out, ref, atol)
+    # The dual was rescaled to the next beta: it projects to the same weights there.
+    _assert_close(proj.weights(proj(latent, beta * growth)), ref, atol)
 
 
 def _simplex(seed, n, d):
     rng = np.random.default_rng(seed)
     u = rng.dirichlet(np.ones(d), size=n)
     return np.clip(u, 1e-6, None) / np.clip(u, 1e-6, None).sum(-1, keepdims=True)
-
-
-@SMALL
-@given(seed=st.integers(0, 2**16), levels=LEVELS, eta=st.floats(1e-4, 0.5), beta=BETAS,
-       dtype=DTYPES)  # fmt: skip
-def test_md_softmax_step_matches_maps(seed, levels, eta, beta, dtype):
-    d = len(levels)
-    un = _simplex(seed, 5, d)
-    gw = np.random.default_rng(seed + 1).normal(size=5)
-    core = maps.Softmax(levels)
-    gu = core.lift_gradient(gw)
-    ref = core.md_step(un, gu, eta, beta)  # (N, d)
-    u = torch.tensor(un.T, dtype=dtype)  # level axis first
-    ours = tq.md_softmax_step(u, tq.lift_gradient(torch.tensor(gw, dtype=dtype), levels), eta,
-                              beta)  # fmt: skip
-    arg = np.abs(np.log(un)).max() + beta * eta * np.abs(gu).max()
-    atol = 16 * _eps(dtype) * (1 + arg)
-    _assert_close(ours.T, ref, atol)
-    if d == 2:  # the closed form of the same step
-        closed = tq.two_level_md_softmax_step(u, torch.tensor(gw, dtype=dtype), eta, beta,
-                                              levels)  # fmt: skip
-        _assert_close(closed, ref[:, 1], atol)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,11 +171,16 @@ def test_softmax_projection_weights_lift_and_rounding_match_maps(seed, levels, b
     core = maps.Softmax(levels)
     ref = core.project(utn, beta)
     ut = torch.tensor(utn.T, dtype=dtype)
-    u = tq.softmax_levels(ut, beta)
+    proj = tq.Softmax().bind(levels)
+    u = proj(ut, beta)  # the form the optimizer calls (two levels: sigmoids of the difference)
     atol = 8 * _eps(dtype) * (1 + beta * np.abs(utn).max())
     _assert_close(u.T, ref, atol)
+    _assert_close(tq.softmax_levels(ut, beta).T, ref, atol)
     span = max(abs(q) for q in levels)
-    _assert_close(tq.probabilities_to_weights(u, levels), core.weights(ref), atol * d * span)
+    _assert_close(proj.weights(u), core.weights(ref), atol * d * span)
+    out = torch.empty(6, dtype=dtype)
+    proj.write(out, ut, beta)
+    _assert_close(out, core.weights(ref), atol * d * span)
     gw = rng.normal(size=6)
     _assert_close(tq.lift_gradient(torch.tensor(gw, dtype=dtype), levels).T,
                   core.lift_gradient(gw), 4 * _eps(dtype) * span * 4)  # fmt: skip
@@ -179,10 +188,7 @@ def test_softmax_projection_weights_lift_and_rounding_match_maps(seed, levels, b
     un = u.T.double().numpy()
     un = un / un.sum(-1, keepdims=True)
     onehot = core.round(un)
-    assert np.array_equal(tq.argmax_level(u, levels).double().numpy(), onehot @ np.array(levels))
-    if d == 2:
-        _assert_close(tq.two_level_probability(ut, beta), ref[:, 1], atol)
-        _assert_close(tq.two_level_weights(ut, beta, levels), core.weights(ref), atol * span)
+    assert np.array_equal(proj.round(u).double().numpy(), onehot @ np.array(levels))
 
 
 @SMALL
@@ -191,31 +197,27 @@ def test_sigmoid_of_the_difference_is_maps_sigmoid(xs, beta, dtype):
     x, xn = _pair(xs, dtype)
     ut = torch.stack((torch.zeros_like(x), x))
     ref = maps.Sigmoid().project(xn, beta)
-    _assert_close(tq.two_level_probability(ut, beta), ref, 8 * _eps(dtype) * (1 + beta * 3))
+    proj = tq.Softmax().bind((0.0, 1.0))
+    _assert_close(proj(ut, beta)[1], ref, 8 * _eps(dtype) * (1 + beta * 3))
 
 
 @SMALL
 @given(seed=st.integers(0, 2**16), levels=TWO_LEVELS, beta=BETAS)
-def test_two_level_closed_forms_equal_the_general_softmax_forms(seed, levels, beta):
-    """PMF's Jacobian and the MD-softmax step in sigmoid-of-difference form equal the general
-    d-level forms (torch.softmax over the levels, autograd), float64."""
+def test_pmf_vjp_as_the_optimizer_calls_it_is_autograd_through_the_softmax(seed, levels, beta):
+    """PMF's gradient read from the weight the model holds (the chain route's fast path) and the
+    general d-level form equal autograd through torch.softmax, float64."""
     rng = np.random.default_rng(seed)
     ut = torch.tensor(rng.normal(size=(2, 7)) / math.sqrt(beta), dtype=torch.float64)
     g = torch.tensor(rng.normal(size=7), dtype=torch.float64)
     leaf = ut.clone().requires_grad_(True)
     w = (torch.softmax(beta * leaf, dim=0) * torch.tensor(levels, dtype=torch.float64)[:, None])
     (w.sum(0) * g).sum().backward()
-    closed = tq.two_level_softmax_vjp(ut, beta, g, levels)
-    torch.testing.assert_close(closed, leaf.grad, rtol=1e-10, atol=1e-12 * beta)
-    general = tq.softmax_vjp(tq.softmax_levels(ut, beta), beta, tq.lift_gradient(g, levels))
-    torch.testing.assert_close(closed, general, rtol=1e-10, atol=1e-12 * beta)
-    u = tq.softmax_levels(ut, beta)
-    eta = 0.01
-    step = tq.md_softmax_step(u, tq.lift_gradient(g, levels), eta, beta)
-    closed_step = tq.two_level_md_softmax_step(u, g, eta, beta, levels)
-    torch.testing.assert_close(closed_step, step[1], rtol=1e-9, atol=1e-12)
-    wt = tq.two_level_weights(ut, beta, levels)
-    torch.testing.assert_close(wt, tq.probabilities_to_weights(u, levels), rtol=0, atol=1e-12)
+    proj = tq.Softmax().bind(levels)
+    weight = torch.empty(7, dtype=torch.float64)
+    proj.write(weight, ut, beta)
+    fast = proj.vjp(ut, beta, g, torch.empty_like(ut), weight)
+    torch.testing.assert_close(fast, leaf.grad, rtol=1e-9, atol=1e-11 * beta)
+    torch.testing.assert_close(proj.vjp(ut, beta, g), leaf.grad, rtol=1e-10, atol=1e-12 * beta)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -271,6 +273,13 @@ def test_bc_gate_is_the_hull_of_the_levels(xs, levels):
     x = torch.tensor(xs, dtype=torch.float64)
     expected = [levels[0] <= v <= levels[-1] for v in xs]
     assert tq.bc_inside(x, levels).tolist() == expected
+    # the gate BinaryConnect's route calls, on the float32 and float64 paths
+    for dtype in (torch.float32, torch.float64):
+        xd = x.to(dtype)
+        g = torch.ones_like(xd)
+        assert tq.bc_gate(g, xd, levels, torch.empty_like(xd)).bool().tolist() == [
+            levels[0] <= v <= levels[-1] for v in xd.tolist()
+        ]
     if levels[0] == -levels[-1]:  # symmetric levels: toy's |x| <= max |q| is the same gate
         assert expected == [abs(v) <= max(abs(q) for q in levels) for v in xs]
 

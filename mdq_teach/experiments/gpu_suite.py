@@ -79,6 +79,20 @@ def _kind(levels) -> str:
     return {BINARY: "binary", TERNARY: "ternary"}.get(tuple(float(v) for v in levels), "levels")
 
 
+# The grid's runs that the paper's tables lack: (arch or None for any, method) -> the arch and
+# method whose values they take (None: their own), extra settings, and the note saying so.
+_BORROWED = {
+    (None, "proxconnect"): (
+        None, "md-tanh-s", {"quantizer": "linear"},
+        "proxconnect: not in the paper; MD-tanh-S's values, quantizer 'linear'",
+    ),
+    ("mobilenetv2", "pmf"): (
+        "resnet18", None, {},
+        "pmf on mobilenetv2: Table 10 has no PMF; Table 8's ResNet-18 PMF values",
+    ),
+}  # fmt: skip
+
+
 def paper_values(arch: str, method: str, levels=BINARY) -> tuple[dict, list[str]]:
     """The paper's CIFAR-10 hyperparameters for (arch, method, levels), and notes on borrowings.
 
@@ -90,12 +104,11 @@ def paper_values(arch: str, method: str, levels=BINARY) -> tuple[dict, list[str]
 
     notes = []
     lookup_arch, lookup_method, extra = arch, method, {}
-    if method == "proxconnect":
-        lookup_method, extra = "md-tanh-s", {"quantizer": "linear"}
-        notes.append("proxconnect: not in the paper; MD-tanh-S's values, quantizer 'linear'")
-    if arch == "mobilenetv2" and method == "pmf":
-        lookup_arch = "resnet18"
-        notes.append("pmf on mobilenetv2: Table 10 has no PMF; Table 8's ResNet-18 PMF values")
+    for (b_arch, b_method), (to_arch, to_method, b_extra, note) in _BORROWED.items():
+        if b_method == method and b_arch in (None, arch):
+            lookup_arch, lookup_method = to_arch or lookup_arch, to_method or lookup_method
+            extra = {**extra, **b_extra}
+            notes.append(note)
     values = paper_preset("cifar10", lookup_arch, lookup_method, levels)
     notes.append(f"values: {values.pop('source')} (CIFAR-10)")
     values.pop("notes")

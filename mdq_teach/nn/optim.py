@@ -78,11 +78,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
+from torch.optim import optimizer as _torch_optimizer
 
 from .latent_init import check_latent_init, scales_to_levels, to_levels_scale
-from .presets import BETA_ROUNDINGS, BetaSchedule
-from .quantize import PMF_JACOBIANS, PQ_REGS, PROJECTIONS, ROUTES, StepContext, as_levels
-from .registry import get_method, projection_key
+from .quantize import PROJECTIONS, ROUTES, Projection, Route, StepContext, as_levels
+from .registry import build, flat_option_names
+from .schedules import BETA_ROUNDINGS, BetaSchedule
 
 _BASE_NAMES = (
     "adam",
@@ -164,84 +165,55 @@ def _base_defaults(base_cls, lr, base_kwargs: dict) -> dict:
 
 
 class QuantOptimizer(torch.optim.Optimizer):
-    """Train a network with any quantization method of the registry; see :func:`make_optimizer`."""
+    """Train a network with a projection and a route around a torch base optimizer.
+
+    ``QuantOptimizer(params, projection=Tanh(), route=KeptDualMirror(), base=torch.optim.Adam,
+    beta_schedule=BetaSchedule(1.0, 1.02, 200), lr=1e-3)`` is MD-tanh; :func:`make_optimizer`
+    builds the pair of a method of the registry by name. ``projection=None`` (with ``route=None``)
+    trains every parameter in float with the base optimizer. ``levels`` are the quantization
+    levels; ``latent_init`` where the latents start (see :func:`make_optimizer`);
+    ``check_finite`` screens gradients at one host sync per step; anything else goes to the base
+    optimizer.
+    """
 
     def __init__(
         self,
         params,
-        method: str,
+        projection: Projection | None = None,
+        route: Route | None = None,
         lr: float = 1e-3,
         levels=(-1.0, 1.0),
         base: str | type[torch.optim.Optimizer] = "adam",
-        beta_init: float = 1.0,
-        beta_scale: float = 1.0,
-        beta_scale_interval: int = 1,
-        beta_max: float = math.inf,
-        quantizer: str | None = None,
-        pq_reg: str = "l1",
-        pq_lambda: float = 1e-4,
-        bc_clip_grad: bool = True,
         *,
-        beta_schedule: str | Callable[[int], float] = "floor",
-        allow_decreasing_beta: bool = False,
-        pq_clamp: bool = True,
-        pmf_jacobian: str = "paper",
+        beta_schedule: Callable[[int], float] | None = None,
         check_finite: bool = False,
         latent_init: str = "auto",
         **base_kwargs,
     ):
-        entry = get_method(method)
-        key = projection_key(method, quantizer)
-        self.method = method
-        self.quantizer = quantizer if method != "proxconnect" else (quantizer or "hard")
+        if (projection is None) != (route is None):
+            raise ValueError("projection and route are given together, or neither (float)")
+        if projection is not None and not isinstance(projection, Projection):
+            raise ValueError(f"projection must be a Projection, got {projection!r}")
+        if route is not None and not isinstance(route, Route):
+            raise ValueError(f"route must be a Route, got {route!r}")
         self.levels = as_levels(levels)
         base_cls = resolve_base(base)
         check_lr(lr)
-        if isinstance(beta_schedule, str):
-            if beta_schedule not in BETA_ROUNDINGS:
-                raise ValueError(
-                    f"beta_schedule must be a callable t -> beta or one of {BETA_ROUNDINGS}, "
-                    f"got {beta_schedule!r}"
-                )
-            beta_schedule = BetaSchedule(
-                beta_init,
-                beta_scale,
-                beta_scale_interval,
-                beta_max,
-                rounding=beta_schedule,
-                allow_decreasing=allow_decreasing_beta,
-            )
-        elif not callable(beta_schedule):
+        beta_schedule = BetaSchedule() if beta_schedule is None else beta_schedule
+        if not callable(beta_schedule):
             raise ValueError(f"beta_schedule must be callable, got {beta_schedule!r}")
         self.beta_schedule = beta_schedule
-        if pq_reg not in PQ_REGS:
-            raise ValueError(f"pq_reg must be one of {PQ_REGS}, got {pq_reg!r}")
-        self.pq_reg = pq_reg
-        if not (
-            isinstance(pq_lambda, numbers.Real)
-            and not isinstance(pq_lambda, bool)
-            and math.isfinite(pq_lambda)
-            and pq_lambda >= 0
-        ):
-            raise ValueError(f"pq_lambda must be in [0, inf), got {pq_lambda!r}")
-        self.pq_lambda = float(pq_lambda)
-        if pmf_jacobian not in PMF_JACOBIANS:
-            raise ValueError(f"pmf_jacobian must be one of {PMF_JACOBIANS}, got {pmf_jacobian!r}")
-        self.pmf_jacobian = pmf_jacobian
-        for name, flag in (
-            ("pq_clamp", pq_clamp),
-            ("bc_clip_grad", bc_clip_grad),
-            ("check_finite", check_finite),
-            ("allow_decreasing_beta", allow_decreasing_beta),
-        ):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name} must be True or False, got {flag!r}")
-        self.pq_clamp = pq_clamp
+        if not isinstance(check_finite, bool):
+            raise ValueError(f"check_finite must be True or False, got {check_finite!r}")
         self.check_finite = check_finite
         self.latent_init = check_latent_init(latent_init)
-        route_key = entry.route
-        if method == "bc" and not bc_clip_grad:
-            route_key = "ste"  # BinaryConnect without gradient cancellation
+        self.route = route
+        self.projection = None
+        if projection is not None:
+            self.projection = projection.bind(
+                self.levels, one_plane=route.odd and base_cls in _odd_bases()
+            )
+            route.check(self.projection)
         # In a one-element list, not an int attribute: torch.compile of ``step`` drops an
         # assignment to an attribute it has read (seen with torch 2.13), but keeps this update.
         self._steps_done = [0]
@@ -249,61 +221,64 @@ class QuantOptimizer(torch.optim.Optimizer):
         self._soft_backup: list[torch.Tensor] | None = None
         self._grad_buffers: dict[torch.Tensor, torch.Tensor] = {}
         self._handles: dict[torch.Tensor, torch.Tensor] = {}
-        self._ready = False
+        self._projections: list = []
+        self._routes: list = []
+        self._base_groups: list[dict] = []
+        self.base = None
         self.beta_at(0)  # a schedule that fails at once fails here
 
         defaults = _base_defaults(base_cls, lr, base_kwargs)
         defaults["quantize"] = True
-        super().__init__(params, defaults)
+        super().__init__(params, defaults)  # calls add_param_group for each group
+        self.base = self._make_base(base_cls, self._base_groups)
+        del self._base_groups
+        self._adopt_float_state()
+        self._write_all()
 
-        self._projections = []
-        self._routes = []
-        base_groups = []
-        for gi, group in enumerate(self.param_groups):
-            check_lr(group["lr"], f"param_groups[{gi}]['lr']")
-            hyper = {k: v for k, v in group.items() if k not in _OWN_GROUP_KEYS}
-            if route_key is None or not group["quantize"]:
-                self._projections.append(None)
-                self._routes.append(None)
-                base_groups.append(dict(params=list(group["params"]), **hyper))
-                continue
-            for pi, p in enumerate(group["params"]):
-                if not p.is_floating_point():
-                    raise ValueError(
-                        f"param_groups[{gi}]['params'][{pi}]: quantized parameters must be "
-                        f"floating point, got {p.dtype}"
-                    )
-            projection = PROJECTIONS[key](
-                self.levels, jacobian=pmf_jacobian, one_plane=base_cls in _odd_bases()
-            )
-            route = ROUTES[route_key]()
-            latents = []
-            with torch.no_grad():
-                for p in group["params"]:
-                    state = self.state[p]
-                    latent = projection.lift_init(self._initial_weights(p, _latent_dtype(p)))
-                    state["latent"] = latent
-                    if route.stores_primal_for(projection):
-                        state["primal"] = projection(latent, self.beta_at(0))
-                    route.settle(projection, state, self.beta_at(0))
-                    # What the base optimizer steps: the latent, or the part of it that
-                    # determines the rest (one plane of an antisymmetric pair).
-                    handle = self._handles[latent] = projection.handle(latent)
-                    # Allocated once: a step writes the latent's gradient into it in place and,
-                    # under torch.compile, never rebinds .grad (dynamo breaks the graph on that).
-                    self._grad_buffers[latent] = handle.grad = torch.zeros_like(handle)
-                    latents.append(handle)
-            self._projections.append(projection)
-            self._routes.append(route)
-            base_groups.append(dict(params=latents, **hyper))
-        self.base = self._make_base(base_cls, base_groups)
+    def _setup_group(self, group: dict) -> dict:
+        """Latents (and gradient buffers) for one new parameter group; the group the base
+        optimizer steps in its place."""
+        gi = len(self._projections)
+        check_lr(group["lr"], f"param_groups[{gi}]['lr']")
+        hyper = {k: v for k, v in group.items() if k not in _OWN_GROUP_KEYS}
+        if self.route is None or not group["quantize"]:
+            self._projections.append(None)
+            self._routes.append(None)
+            return dict(params=list(group["params"]), **hyper)
+        for pi, p in enumerate(group["params"]):
+            if not p.is_floating_point():
+                raise ValueError(
+                    f"param_groups[{gi}]['params'][{pi}]: quantized parameters must be "
+                    f"floating point, got {p.dtype}"
+                )
+        projection, route = self.projection, self.route
+        beta = self.beta
+        latents = []
+        with torch.no_grad():
+            for p in group["params"]:
+                state = self.state[p]
+                latent = projection.lift_init(self._initial_weights(p, _latent_dtype(p)))
+                state["latent"] = latent
+                if route.stores_primal_for(projection):
+                    state["primal"] = projection(latent, beta)
+                route.settle(projection, state, beta)
+                # What the base optimizer steps: the latent, or the part of it that
+                # determines the rest (one plane of an antisymmetric pair).
+                handle = self._handles[latent] = projection.handle(latent)
+                # Allocated once: a step writes the latent's gradient into it in place and,
+                # under torch.compile, never rebinds .grad (dynamo breaks the graph on that).
+                self._grad_buffers[latent] = handle.grad = torch.zeros_like(handle)
+                latents.append(handle)
+        self._projections.append(projection)
+        self._routes.append(route)
+        return dict(params=latents, **hyper)
+
+    def _adopt_float_state(self) -> None:
         # Float parameters: the base optimizer's state *is* opt.state[p].
         for group, proj in zip(self.param_groups, self._projections, strict=True):
             if proj is None:
                 for p in group["params"]:
                     self.state[p] = self.base.state[p]
-        self._ready = True
-        self._write_all()
 
     def _initial_weights(self, p: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The float weights a latent starts from: ``p`` itself, or mapped onto the levels' scale
@@ -332,14 +307,21 @@ class QuantOptimizer(torch.optim.Optimizer):
             return base
         return base_cls(base_groups)
 
-    @property
-    def _base_step(self):
-        return inspect.unwrap(type(self.base).step)
-
-    def add_param_group(self, param_group):
-        if getattr(self, "_ready", False):
-            raise ValueError("QuantOptimizer takes all parameter groups at construction")
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group (``"quantize": False`` keeps it float), as torch's optimizers do: its
+        latents start from its weights at the current beta; the model then holds its projection."""
         super().add_param_group(param_group)
+        base_group = self._setup_group(self.param_groups[-1])
+        if self.base is None:  # during construction: the base optimizer is made from them all
+            self._base_groups.append(base_group)
+            return
+        self.base.add_param_group(base_group)
+        self._adopt_float_state()
+        beta = self.beta
+        if self._projections[-1] is not None:
+            with torch.no_grad():
+                for p in self.param_groups[-1]["params"]:
+                    self._routes[-1].write(self._projections[-1], self.state[p], p, beta)
 
     # ------------------------------------------------------------------------------------------
     # annealing
@@ -362,11 +344,6 @@ class QuantOptimizer(torch.optim.Optimizer):
     def beta(self) -> float:
         """Current annealing value: the one the model's weights were projected with."""
         return self.beta_at(self._steps_done[0])
-
-    @property
-    def reg_lambda(self) -> float:
-        """ProxQuant's regularisation strength for the next step: ``pq_lambda * (t + 1)``."""
-        return self.pq_lambda * (self._steps_done[0] + 1)
 
     # ------------------------------------------------------------------------------------------
     # the step
@@ -407,7 +384,6 @@ class QuantOptimizer(torch.optim.Optimizer):
             self._check_finite()
         t = self._steps_done[0]
         beta, beta_next = self.beta_at(t), self.beta_at(t + 1)
-        reg_lambda = self.pq_lambda * (t + 1)
         compiling = torch.compiler.is_compiling()
         stepped = []
         for group, inner, proj, route in zip(
@@ -423,8 +399,7 @@ class QuantOptimizer(torch.optim.Optimizer):
                 inner["fused"], inner["foreach"] = False, True
             if route is None:
                 continue
-            ctx = StepContext(beta, beta_next, group["lr"], reg_lambda, self.pq_reg, self.pq_clamp,
-                              self._grad_buffers, compiling)  # fmt: skip
+            ctx = StepContext(t, beta, beta_next, group["lr"], self._grad_buffers, compiling)
             for p in group["params"]:
                 state = self.state[p]
                 handle = self._handles[state["latent"]]
@@ -439,10 +414,13 @@ class QuantOptimizer(torch.optim.Optimizer):
                 if handle.grad is not grad:
                     handle.grad = grad
                 stepped.append((p, state, proj, route, ctx))
-        # The base's step without torch's wrapper, whose graph breaks (there to keep a standalone
-        # optimizer step an inference graph) would split this step under torch.compile; this
-        # step already runs under no_grad.
-        self._base_step(self.base)
+        if compiling:
+            # The base's step without torch's wrapper, whose graph breaks (there to keep a
+            # standalone optimizer step an inference graph) would split this step; this step
+            # already runs under no_grad. Its hooks run as the wrapper would run them.
+            self._compiled_base_step()
+        else:
+            self.base.step()  # with its hooks (register_step_pre_hook / post_hook)
         base_state = self.base.state
         for p, state, proj, route, ctx in stepped:
             latent = state["latent"]
@@ -461,6 +439,19 @@ class QuantOptimizer(torch.optim.Optimizer):
                 self.state[p] = inner
         self._steps_done[0] = t + 1
         return loss
+
+    def _compiled_base_step(self) -> None:
+        """The base optimizer's step and its hooks, without torch's wrapper (see :meth:`step`)."""
+        base = self.base
+        hooks = _torch_optimizer
+        args, kwargs = (base,), {}
+        for hook in (*hooks._global_optimizer_pre_hooks.values(),
+                     *base._optimizer_step_pre_hooks.values()):  # fmt: skip
+            hook(base, args, kwargs)
+        inspect.unwrap(type(base).step)(base)
+        for hook in (*base._optimizer_step_post_hooks.values(),
+                     *hooks._global_optimizer_post_hooks.values()):  # fmt: skip
+            hook(base, args, kwargs)
 
     # ------------------------------------------------------------------------------------------
     # writing weights into the model
@@ -624,19 +615,46 @@ class QuantOptimizer(torch.optim.Optimizer):
         """torch's layout (``state`` per parameter index, ``param_groups``) plus ``quant``.
 
         ``state[i]`` holds the latent (and primal) next to the base optimizer's entries;
-        ``quant`` holds the method, quantizer, levels and step count. Only tensors and plain
-        values: ``torch.load(path, weights_only=True)`` reads a checkpoint holding it.
+        ``quant`` holds the :meth:`spec` (projection, route and their arguments, levels, beta
+        schedule), the step count and beta. Only tensors and plain values:
+        ``torch.load(path, weights_only=True)`` reads a checkpoint holding it.
         """
         sd = super().state_dict()
-        sd["quant"] = dict(
-            method=self.method,
-            quantizer=self.quantizer,
-            levels=list(self.levels),
-            step=self._steps_done[0],
-            beta=self.beta,
-            pmf_jacobian=self.pmf_jacobian,
-        )
+        sd["quant"] = dict(self.spec(), step=self._steps_done[0], beta=self.beta)
         return sd
+
+    def spec(self) -> dict:
+        """What this optimizer does, as plain values: a state_dict loads only into its like."""
+        proj, route = self.projection, self.route
+        schedule = getattr(self.beta_schedule, "spec", None)
+        return dict(
+            projection=None if proj is None else proj.name,
+            projection_args=None if proj is None else proj.spec(),
+            route=None if route is None else route.name,
+            route_args=None if route is None else route.spec(),
+            levels=list(self.levels),
+            # A plain callable has no plain-value form: not saved, not checked.
+            beta_schedule=schedule() if callable(schedule) else None,
+        )
+
+    @classmethod
+    def from_state_dict(cls, params, state_dict: dict, base="adam", **kwargs) -> QuantOptimizer:
+        """An optimizer rebuilt from a :meth:`state_dict`'s spec (projection, route, their
+        arguments, levels, a :class:`BetaSchedule`), with the state loaded. The base optimizer
+        class is not in the spec: pass ``base`` (its hyperparameters come from the groups)."""
+        spec = state_dict.get("quant") or {}
+        if "projection" not in spec:
+            raise ValueError("state_dict has no projection and route to rebuild from")
+        projection = route = None
+        if spec["projection"] is not None:
+            projection = PROJECTIONS[spec["projection"]](**spec["projection_args"])
+            route = ROUTES[spec["route"]](**spec["route_args"])
+        schedule = spec.get("beta_schedule")
+        if schedule is not None:
+            kwargs.setdefault("beta_schedule", BetaSchedule(**schedule))
+        opt = cls(params, projection, route, levels=spec["levels"], base=base, **kwargs)
+        opt.load_state_dict(state_dict)
+        return opt
 
     @torch.no_grad()
     def load_state_dict(self, state_dict: dict) -> None:
@@ -644,19 +662,7 @@ class QuantOptimizer(torch.optim.Optimizer):
         quant = state_dict.get("quant")
         if not isinstance(quant, dict):
             raise ValueError("state_dict has no 'quant' entry: not a QuantOptimizer state_dict")
-        mine = (self.method, self.quantizer, list(self.levels))
-        theirs = (quant.get("method"), quant.get("quantizer"), quant.get("levels"))
-        if tuple(theirs) != mine:
-            raise ValueError(
-                f"state_dict is for (method, quantizer, levels) = {theirs}, "
-                f"this optimizer is {mine}"
-            )
-        saved_jacobian = quant.get("pmf_jacobian", self.pmf_jacobian)
-        if self.method == "pmf" and saved_jacobian != self.pmf_jacobian:
-            raise ValueError(
-                f"state_dict is for pmf_jacobian={saved_jacobian!r}, this optimizer uses "
-                f"{self.pmf_jacobian!r}"
-            )
+        _check_spec(quant, self.spec())
         saved_groups = state_dict["param_groups"]
         if [len(g["params"]) for g in saved_groups] != [
             len(g["params"]) for g in self.param_groups
@@ -706,6 +712,31 @@ class QuantOptimizer(torch.optim.Optimizer):
                     self.state[p] = {k: state[k] for k in _STATE_KEYS if k in state}
         self._steps_done[0] = int(quant["step"])
         self._write_all()
+
+
+def _check_spec(saved: dict, mine: dict) -> None:
+    """Refuse a state_dict of another method (projection, route, their arguments, levels or
+    beta schedule): it would not resume this run but start another from its state."""
+    if "projection" not in saved:
+        raise ValueError(
+            "state_dict's 'quant' has no projection and route: it was written by an earlier "
+            "version of mdq_teach (method names); restart the run"
+        )
+    differ = [k for k in mine if k != "beta_schedule" and saved.get(k) != mine[k]]
+    if mine["beta_schedule"] is not None and saved.get("beta_schedule") is not None and (
+        saved["beta_schedule"] != mine["beta_schedule"]
+    ):
+        differ.append("beta_schedule")
+    if differ:
+        alias = flat_option_names()
+        args = {**(saved.get("route_args") or {}), **(mine["route_args"] or {})}
+        named = [f"{a} (make_optimizer's {alias[a]})" for a in args if a in alias and (
+            (saved.get("route_args") or {}).get(a) != (mine["route_args"] or {}).get(a))]
+        raise ValueError(
+            "state_dict is for another method: "
+            + "; ".join(f"{k} {saved.get(k)!r} there, {mine[k]!r} here" for k in differ)
+            + (f" (route arguments {', '.join(named)})" if named else "")
+        )
 
 
 def _check_saved_layout(entry: dict, mine: dict, proj, index) -> None:
@@ -762,12 +793,13 @@ def make_optimizer(
     beta_scale_interval: int = 1,
     beta_max: float = math.inf,
     quantizer: str | None = None,
-    pq_reg: str = "l1",
-    pq_lambda: float = 1e-4,
-    bc_clip_grad: bool = True,
-    **kwargs,
+    *,
+    beta_schedule: str | Callable[[int], float] = "floor",
+    allow_decreasing_beta: bool = False,
+    **options,
 ) -> QuantOptimizer:
-    """Optimizer training ``params`` with quantization ``method`` (see ``METHODS``).
+    """Optimizer training ``params`` with quantization ``method`` (see ``METHODS``): the
+    registry's projection and route for it, in a :class:`QuantOptimizer`.
 
     Args:
         params: parameters, named parameters or parameter groups; a group with
@@ -783,16 +815,16 @@ def make_optimizer(
         beta_init, beta_scale, beta_scale_interval, beta_max: the annealing schedule of beta.
             ``beta_scale < 1`` is refused unless ``allow_decreasing_beta=True``.
         quantizer: ProxConnect's projection, "hard" (default), "linear", "binaryrelax" or "tanh".
+
+    Keyword-only options (``**options``):
+        beta_schedule: "floor" (default: beta_0 s^floor(t/I)), "ceil" (the authors' released
+            code: beta_0 s^ceil(t/I)), both built from the four beta arguments, or any callable
+            ``t -> beta`` (see :mod:`mdq_teach.nn.schedules`).
+        allow_decreasing_beta: accept ``beta_scale < 1``.
         pq_reg, pq_lambda: ProxQuant's regulariser ("l1": |x - q|, "l2": (x - q)^2) and rate;
             the t-th step (t = 1, 2, ...) uses strength ``lr * pq_lambda * t``.
         bc_clip_grad: BinaryConnect's gradient cancellation where the stored weight is outside
             [q_min, q_max].
-
-    Keyword-only options (``**kwargs``):
-        beta_schedule: "floor" (default: beta_0 s^floor(t/I)), "ceil" (the authors' released
-            code: beta_0 s^ceil(t/I)), both built from the four beta arguments, or any callable
-            ``t -> beta`` (see :mod:`mdq_teach.nn.presets`).
-        allow_decreasing_beta: accept ``beta_scale < 1``.
         pq_clamp: clamp ProxQuant's weights to [q_min, q_max] after every proximal step (True,
             as the released code does) or not (the bare proximal map).
         pmf_jacobian: "paper" (the softmax Jacobian) or "released" (PMF's code: beta (I - u u^T)).
@@ -802,21 +834,29 @@ def make_optimizer(
             "levels" (each tensor mapped onto the levels' scale) or "auto" (default: "weights"
             for two levels -a, a, "levels" otherwise; see :mod:`mdq_teach.nn.latent_init`, why
             ternary networks otherwise round to all zeros).
+        The method-only options above configure the method's route (``ProxStep(reg, lam,
+        clamp)``, ``Cancel(clip)``, ``ChainRule(jacobian)``); given to another method they are
+        checked and ignored.
         anything else: the base optimizer's own arguments (momentum, betas, weight_decay, ...).
     """
+    flat = flat_option_names().values()
+    route_options = {k: options.pop(k) for k in list(options) if k in flat}
+    projection, route = build(method, quantizer, **route_options)
+    if not isinstance(allow_decreasing_beta, bool):
+        raise ValueError(
+            f"allow_decreasing_beta must be True or False, got {allow_decreasing_beta!r}"
+        )
+    if isinstance(beta_schedule, str):
+        if beta_schedule not in BETA_ROUNDINGS:
+            raise ValueError(
+                f"beta_schedule must be a callable t -> beta or one of {BETA_ROUNDINGS}, "
+                f"got {beta_schedule!r}"
+            )
+        beta_schedule = BetaSchedule(
+            beta_init, beta_scale, beta_scale_interval, beta_max, rounding=beta_schedule,
+            allow_decreasing=allow_decreasing_beta,
+        )  # fmt: skip
     return QuantOptimizer(
-        params,
-        method,
-        lr=lr,
-        levels=levels,
-        base=base,
-        beta_init=beta_init,
-        beta_scale=beta_scale,
-        beta_scale_interval=beta_scale_interval,
-        beta_max=beta_max,
-        quantizer=quantizer,
-        pq_reg=pq_reg,
-        pq_lambda=pq_lambda,
-        bc_clip_grad=bc_clip_grad,
-        **kwargs,
-    )
+        params, projection, route, lr=lr, levels=levels, base=base, beta_schedule=beta_schedule,
+        **options,
+    )  # fmt: skip

@@ -15,11 +15,15 @@ optimizer moves, and maps it to the primal value the network computes with by a 
 Everything works on one parameter's tensor at a time (the optimizer keeps one latent per
 parameter in ``opt.state[p]``). In u-space the level axis comes *first*: a weight of shape S has a
 latent of shape (d, *S), so the softmax over the levels reduces over contiguous planes instead of
-a short last axis. For two levels the softmax is a sigmoid of the difference of the two planes and
-PMF's Jacobian and the MD-softmax step have closed forms in that difference
-(:func:`two_level_probability`, :func:`two_level_softmax_vjp`, :func:`two_level_md_softmax_step`);
-``tests/test_numpy_torch_agree.py`` holds them against the general softmax forms and every formula
-here against the numpy core (``mdq_teach.maps``, ``mdq_teach.prox``, ``mdq_teach.toy``).
+a short last axis. For two levels the softmax is a sigmoid of the difference of the two planes,
+and the projections write it that way.
+
+Each projection has one literal reference form (:meth:`Projection.reference`: ``shifted_tanh``,
+``softmax_levels``, ``nearest_level``, ...); the in-place and closed forms the optimizer runs
+(``write``, ``primal_into``, ``vjp``, ``mirror_finish``) are overrides for speed, held to the
+reference by ``tests/test_nn_fast_paths.py``, and the optimizer's steps, as it runs them, are held
+to the numpy core (``mdq_teach.maps``, ``mdq_teach.prox``, ``mdq_teach.toy``) by
+``tests/test_registry_matrix.py`` and ``tests/test_numpy_torch_agree.py``.
 
 Levels are a sorted tuple of Python floats ``q_0 < q_1 < ... < q_{d-1}``; gaps between
 neighbours have midpoints ``m_i`` and half-widths ``h_i``. Ties go to the upper level everywhere
@@ -28,7 +32,9 @@ neighbours have midpoints ``m_i`` and half-widths ``h_i``. Ties go to the upper 
 
 from __future__ import annotations
 
+import copy
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -310,11 +316,6 @@ def softmax_levels(ut: torch.Tensor, beta) -> torch.Tensor:
     return torch.softmax(beta * ut, dim=0)
 
 
-def two_level_probability(ut: torch.Tensor, beta) -> torch.Tensor:
-    """u_1 of softmax(beta u~) for two levels: sigmoid(beta (u~_1 - u~_0))."""
-    return torch.sigmoid(beta * (ut[1] - ut[0]))
-
-
 def probabilities_to_weights(u: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
     """w = sum_k u_k q_k (Eq. 8), u with the level axis first."""
     return (u * _column(levels, u)).sum(0)
@@ -338,8 +339,15 @@ def two_level_tanh_into(out: torch.Tensor, x: torch.Tensor, beta, levels) -> tor
         torch.sub(x, m, out=out).mul_(2 * beta)
     else:
         torch.mul(x, 2 * beta, out=out)
-    out.sigmoid_()
-    return torch.add(_scalar(m - h, out), out, alpha=2 * h, out=out)
+    return _sigmoid_form_into(out, levels)
+
+
+def _sigmoid_form_into(z: torch.Tensor, levels) -> torch.Tensor:
+    """z <- (m - h) + 2 h sigmoid(z) = m + h tanh(z / 2), in place: the two-level weight from
+    z = 2 beta (x - m) (tanh) or z = beta (u~_1 - u~_0) (softmax), in two passes."""
+    ((m, h),) = _gaps(levels)
+    z.sigmoid_()
+    return torch.add(_scalar(m - h, z), z, alpha=2 * h, out=z)
 
 
 _DUAL_CAPS: dict = {}
@@ -351,16 +359,6 @@ def _tanh_dual_cap(dtype: torch.dtype) -> float:
         eps = torch.finfo(dtype).eps
         _DUAL_CAPS[dtype] = float(torch.tensor(1 - eps, dtype=dtype).atanh())
     return _DUAL_CAPS[dtype]
-
-
-def two_level_weights(ut: torch.Tensor, beta, levels: tuple[float, ...]) -> torch.Tensor:
-    """w = q_0 u_0 + q_1 u_1 = m + h tanh(beta (u~_1 - u~_0) / 2) for two levels.
-
-    The tanh form keeps full relative precision near both levels (1 - sigmoid would not).
-    """
-    (m, h), = _gaps(levels)
-    out = torch.tanh((beta / 2) * (ut[1] - ut[0]))
-    return out if (m, h) == (0.0, 1.0) else out.mul_(h).add_(m)
 
 
 def lift_gradient(g: torch.Tensor, levels: tuple[float, ...], out=None) -> torch.Tensor:
@@ -384,47 +382,6 @@ def released_pmf_vjp(u: torch.Tensor, beta, gu: torch.Tensor) -> torch.Tensor:
     return beta * (gu - u * (u * gu).sum(0, keepdim=True))
 
 
-def two_level_softmax_vjp(ut: torch.Tensor, beta, g: torch.Tensor, levels, out=None):
-    """:func:`softmax_vjp` of the lifted gradient for two levels, in closed form.
-
-    With z = beta (u~_1 - u~_0): <u, g q> = g w and u_1 (q_1 - w) = (q_1 - q_0) u_0 u_1, so the
-    gradient is s (-1, +1) with s = beta (q_1 - q_0) g sigmoid(z) sigmoid(-z).
-    """
-    out = torch.empty_like(ut) if out is None else out
-    z = torch.sub(ut[1], ut[0], out=out[1]).mul_(beta)
-    torch.neg(z, out=out[0]).sigmoid_()  # u_0
-    s = z.sigmoid_().mul_(out[0]).mul_(g).mul_(beta * (levels[1] - levels[0]))  # in out[1]
-    torch.neg(s, out=out[0])
-    return out
-
-
-def md_softmax_step(u: torch.Tensor, gu: torch.Tensor, eta, beta) -> torch.Tensor:
-    """Exponentiated gradient (Eq. 20) along axis 0 in log form: softmax(log u - beta eta gu).
-
-    A zero probability is read as the smallest normal number, so it can grow again.
-    """
-    tiny = torch.finfo(u.dtype).tiny
-    return torch.softmax(torch.log(u.clamp_min(tiny)) - (beta * eta) * gu, dim=0)
-
-
-def two_level_md_softmax_step(u: torch.Tensor, g: torch.Tensor, eta, beta, levels):
-    """Eq. 20 for two levels in the difference form: the new u_1 = sigmoid(log u_1 - log u_0 -
-    beta eta (q_1 - q_0) g), g the gradient with respect to the weight.
-
-    ``u`` holds both planes (u_0, u_1): reading the log-odds from both keeps them exact where
-    u_1 has rounded to 1 (logit(u_1) alone would not).
-    """
-    tiny = torch.finfo(u.dtype).tiny
-    logits = torch.log(u.clamp_min(tiny))
-    return torch.sigmoid(logits[1] - logits[0] - (beta * eta * (levels[1] - levels[0])) * g)
-
-
-def tanh_md_step(w: torch.Tensor, g: torch.Tensor, eta, beta) -> torch.Tensor:
-    """Eq. 15 in atanh form: tanh(atanh(w) - beta eta g), w clamped one epsilon inside [-1, 1]."""
-    eps = torch.finfo(w.dtype).eps
-    return torch.tanh(torch.atanh(w.clamp(-1 + eps, 1 - eps)) - (beta * eta) * g)
-
-
 # ----------------------------------------------------------------------------------------------
 # projection objects: one per projection, carrying their description for the method table
 
@@ -439,11 +396,34 @@ class Projection:
     space = "w"
     name = ""
     description = ""
+    levels: tuple[float, ...] = ()
 
-    def __init__(self, levels: tuple[float, ...], **options):
-        self.levels = levels
+    def bind(self, levels: tuple[float, ...], one_plane: bool = False) -> Projection:
+        """A copy of this projection for ``levels``: the optimizer binds the projection a user
+        passes to its levels. ``one_plane`` says the base optimizer commutes with negation and
+        the route gives antisymmetric planes antisymmetric gradients (see :class:`Softmax`)."""
+        bound = copy.copy(self)
+        bound.levels = as_levels(levels)
+        bound._setup(one_plane)
+        return bound
+
+    def _setup(self, one_plane: bool) -> None:
+        """Derive what depends on the levels (after :meth:`bind`)."""
+
+    def spec(self) -> dict:
+        """The constructor's arguments, saved in the optimizer's ``state_dict``."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.spec().items())
+        return f"{type(self).__name__}({args})"
 
     def __call__(self, latent: torch.Tensor, beta) -> torch.Tensor:
+        """P_beta(latent): the reference form unless a subclass has a faster one."""
+        return self.reference(latent, beta)
+
+    def reference(self, latent: torch.Tensor, beta) -> torch.Tensor:
+        """P_beta(latent) as the paper writes it: the form every fast path is checked against."""
         raise NotImplementedError
 
     def weights(self, primal: torch.Tensor) -> torch.Tensor:
@@ -510,7 +490,7 @@ class Identity(Projection):
     name = "identity"
     description = "none (x is the weight)"
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return latent
 
     def write(self, out, latent, beta):
@@ -524,7 +504,7 @@ class Hard(Projection):
     name = "hard"
     description = "nearest level Q(x~) (sign for two levels)"
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return nearest_level(latent, self.levels)
 
     def write(self, out, latent, beta):
@@ -543,12 +523,11 @@ class Tanh(Projection):
     name = "tanh"
     description = "tanh(beta x~) (Eq. 12); shifted tanh (Eq. 21) for 3+ levels"
 
-    def __init__(self, levels, **options):
-        super().__init__(levels)
-        self.two = len(levels) == 2
+    def _setup(self, one_plane):
+        self.two = len(self.levels) == 2
         self.keeps_dual = self.two
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return shifted_tanh(latent, beta, self.levels)
 
     def write(self, out, latent, beta):
@@ -614,7 +593,7 @@ class Linear(Projection):
     name = "linear"
     description = "piecewise linear, slope beta on each gap, clipped to it"
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return piecewise_linear(latent, beta, self.levels)
 
 
@@ -622,15 +601,12 @@ class BinaryRelax(Projection):
     name = "binaryrelax"
     description = "(theta + beta Q(theta)) / (1 + beta)"
 
-    def __call__(self, latent, beta):
+    def reference(self, latent, beta):
         return binary_relax(latent, beta, self.levels)
 
 
 class Softmax(Projection):
     """softmax(beta u~) over the d levels (level axis first); the weight is w = sum_k u_k q_k.
-
-    ``jacobian="paper"`` back-propagates through the softmax (PMF as published);
-    ``jacobian="released"`` uses PMF's released code's beta (I - u u^T) instead.
 
     Two symmetric levels (-a, a) keep the two planes antisymmetric, u~_0 = -u~_1: softmax ignores
     a common shift, so this is a choice of representative (the initial latent is (-a w, a w),
@@ -649,15 +625,11 @@ class Softmax(Projection):
         "u = softmax(beta u~) over the d levels, w = u q (two levels: sigmoid of u~_1 - u~_0)"
     )
 
-    def __init__(self, levels, jacobian: str = "paper", one_plane: bool = False, **options):
-        super().__init__(levels)
-        if jacobian not in PMF_JACOBIANS:
-            raise ValueError(f"pmf_jacobian must be one of {PMF_JACOBIANS}, got {jacobian!r}")
-        self.jacobian = jacobian
+    def _setup(self, one_plane):
+        levels = self.levels
         self.two = len(levels) == 2
         self.antisymmetric = self.two and levels[0] == -levels[1]
-        # The released Jacobian gives the two planes gradients that are not negatives.
-        self.one_plane = bool(one_plane) and self.antisymmetric and jacobian == "paper"
+        self.one_plane = bool(one_plane) and self.antisymmetric
 
     @property
     def grad_is_g(self) -> bool:
@@ -671,9 +643,11 @@ class Softmax(Projection):
             torch.neg(latent[1], out=latent[0])
 
     def __call__(self, latent, beta):
-        if self.two:
-            z = beta * (latent[1] - latent[0])
-            return torch.stack((torch.sigmoid(-z), torch.sigmoid(z)))
+        out = torch.empty_like(latent)
+        self.primal_into(out, latent, beta)
+        return out
+
+    def reference(self, latent, beta):
         return softmax_levels(latent, beta)
 
     def weights(self, primal):
@@ -691,13 +665,9 @@ class Softmax(Projection):
         elif self.two and out.dtype == latent.dtype:
             # w = m + h tanh(z / 2) = (m - h) + 2 h sigmoid(z), z = beta (u~_1 - u~_0): a sigmoid
             # costs a fraction of a tanh on the CPU, and the affine map is one fused pass.
-            (m, h), = _gaps(self.levels)
-            u1 = torch.sub(latent[1], latent[0], out=out).mul_(beta).sigmoid_()
-            torch.add(_scalar(m - h, out), u1, alpha=2 * h, out=out)
-        elif self.two:
-            out.copy_(two_level_weights(latent, beta, self.levels))
+            _sigmoid_form_into(torch.sub(latent[1], latent[0], out=out).mul_(beta), self.levels)
         else:
-            out.copy_(probabilities_to_weights(softmax_levels(latent, beta), self.levels))
+            out.copy_(self.weights(self(latent, beta)))
 
     def lift_init(self, w):
         # u~_k = q_k w - q_k^2 / 2 = -(w - q_k)^2 / 2 + const: the mass of softmax(beta u~) is a
@@ -715,7 +685,7 @@ class Softmax(Projection):
         return lift_gradient(g, self.levels, out)
 
     def vjp(self, latent, beta, g, out=None, weight=None):
-        if self.two and self.jacobian == "paper" and weight is not None and out is not None and (
+        if self.two and weight is not None and out is not None and (
             weight.dtype == latent.dtype
         ):
             # u_0 u_1 = (1 - y^2) / 4 with y = (w - m) / h = u_1 - u_0, read from the weight the
@@ -729,12 +699,14 @@ class Softmax(Projection):
             if not self.one_plane:
                 torch.neg(plane, out=out[0])
             return out
-        if self.jacobian == "released":
-            return released_pmf_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
-        if self.two:
-            full = two_level_softmax_vjp(latent, beta, g, self.levels)
-            return out.copy_(full[1]) if self.one_plane else full
-        return softmax_vjp(softmax_levels(latent, beta), beta, lift_gradient(g, self.levels))
+        full = softmax_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
+        if self.one_plane:
+            return full[1] if out is None else out.copy_(full[1])
+        return full
+
+    def released_vjp(self, latent, beta, g):
+        """PMF's released code's beta (I - u u^T) in place of the softmax Jacobian."""
+        return released_pmf_vjp(self(latent, beta), beta, lift_gradient(g, self.levels))
 
     def primal_into(self, out, latent, beta):
         if not self.two:
@@ -840,18 +812,16 @@ PROJECTIONS: dict[str, type[Projection]] = {
 
 
 class StepContext:
-    """Hyperparameters of one step, shared by the routes."""
+    """What every route may read about one step of one parameter group."""
 
-    def __init__(self, beta, beta_next, lr, reg_strength, reg, clamp, buffers, compiling=False):
+    def __init__(self, t, beta, beta_next, lr, buffers, compiling=False):
         self.buffers = buffers  # the latents' gradient tensors, by latent
         self.compiling = compiling
         self.weight = None  # the parameter being stepped (holds P_beta(latent))
+        self.t = t  # the index of this step (0, 1, ...)
         self.beta = beta  # the value the model's weights were projected with
         self.beta_next = beta_next  # the value the new weights are projected with
         self.lr = lr
-        self.reg_strength = reg_strength
-        self.reg = reg
-        self.clamp = clamp
 
 
 class Route:
@@ -866,6 +836,20 @@ class Route:
     name = ""
     description = ""
     stores_primal = False
+    # Whether the gradient of an antisymmetric latent is antisymmetric, so that the optimizer may
+    # step one plane of it (see ``Softmax``).
+    odd = True
+
+    def spec(self) -> dict:
+        """The constructor's arguments, saved in the optimizer's ``state_dict``."""
+        return {}
+
+    def check(self, proj: Projection) -> None:
+        """Refuse a projection this route cannot run with (ValueError)."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.spec().items())
+        return f"{type(self).__name__}({args})"
 
     def stores_primal_for(self, proj: Projection) -> bool:
         """Whether ``state["primal"]`` is kept for parameters with this projection."""
@@ -906,19 +890,54 @@ class StraightThrough(Route):
 
 
 class ChainRule(Route):
+    """The gradient through the projection. ``jacobian="paper"`` back-propagates through it (PMF
+    as published); ``jacobian="released"`` (softmax only) takes PMF's released code's
+    beta (I - u u^T) in place of the softmax Jacobian."""
+
     name = "chain"
     description = "store x~; d from the gradient through P (Jacobian); x = P(x~)"
 
+    def __init__(self, jacobian: str = "paper"):
+        if jacobian not in PMF_JACOBIANS:
+            raise ValueError(
+                f"jacobian / pmf_jacobian must be one of {PMF_JACOBIANS}, got {jacobian!r}"
+            )
+        self.jacobian = jacobian
+        # The released Jacobian gives the two planes gradients that are not negatives.
+        self.odd = jacobian == "paper"
+
+    def spec(self):
+        return {"jacobian": self.jacobian}
+
+    def check(self, proj):
+        if self.jacobian == "released" and not hasattr(proj, "released_vjp"):
+            raise ValueError(
+                f"jacobian='released' is PMF's softmax Jacobian; projection {proj.name!r} has none"
+            )
+
     def grad(self, proj, state, g, ctx):
+        if self.jacobian == "released":
+            return proj.released_vjp(state["latent"], ctx.beta, g)
         # ctx.weight holds P_beta(latent): every write into it uses the beta of the next step.
         return proj.vjp(state["latent"], ctx.beta, g, self.buffer(proj, state, ctx), ctx.weight)
 
 
 class Cancel(Route):
+    """BinaryConnect's route: the straight-through gradient, zeroed where the latent left the
+    hull of the levels (``clip=False``: not zeroed, the plain straight-through estimator)."""
+
     name = "cancel"
     description = "store x~; x~ -= eta d, g zeroed where x~ is outside [q_min, q_max]"
 
+    def __init__(self, clip: bool = True):
+        self.clip = _flag("clip / bc_clip_grad", clip)
+
+    def spec(self):
+        return {"clip": self.clip}
+
     def grad(self, proj, state, g, ctx):
+        if not self.clip:
+            return super().grad(proj, state, g, ctx)
         return bc_gate(g, state["latent"], proj.levels, self.buffer(proj, state, ctx))
 
 
@@ -942,6 +961,7 @@ class Mirror(Route):
 
     def finish(self, proj, state, p, ctx):
         primal = state["primal"]
+        proj.sync(state["latent"])  # one stepped plane: the primal reads both
         proj.primal_into(primal, state["latent"], ctx.beta)
         proj.weights_into(p, primal)
 
@@ -1013,18 +1033,41 @@ class KeptDualMirror(Mirror):
 
 
 class ProxStep(Route):
+    """ProxQuant: a base step on x, then the proximal map of ``lr * lam * t`` times the
+    regulariser ``reg`` at the t-th step (t = 1, 2, ...); ``clamp`` clips to the hull after it
+    (the released code) or not (the paper's bare map). See :func:`pq_prox`."""
+
     name = "prox"
     description = (
         "store x; x = prox_{eta lambda_t R}(x - eta d), lambda_t linear in t, then clamped to "
         "[q_min, q_max] (pq_clamp)"
     )
 
+    def __init__(self, reg: str = "l1", lam: float = 1e-4, clamp: bool = True):
+        if reg not in PQ_REGS:
+            raise ValueError(f"reg / pq_reg must be one of {PQ_REGS}, got {reg!r}")
+        ok = isinstance(lam, numbers.Real) and not isinstance(lam, bool)
+        if not (ok and math.isfinite(lam) and lam >= 0):
+            raise ValueError(f"lam / pq_lambda must be in [0, inf), got {lam!r}")
+        self.reg, self.lam = reg, float(lam)
+        self.clamp = _flag("clamp / pq_clamp", clamp)
+
+    def spec(self):
+        return {"reg": self.reg, "lam": self.lam, "clamp": self.clamp}
+
     def finish(self, proj, state, p, ctx):
         latent = state["latent"]
         # The gradient buffer is free once the base optimizer has stepped: scratch for Q(x).
         scratch = self.buffer(proj, state, ctx)
-        pq_prox_(latent, ctx.lr * ctx.reg_strength, proj.levels, ctx.reg, ctx.clamp, scratch)
+        strength = ctx.lr * (self.lam * (ctx.t + 1))
+        pq_prox_(latent, strength, proj.levels, self.reg, self.clamp, scratch)
         p.copy_(latent)
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 ROUTES: dict[str, type[Route]] = {

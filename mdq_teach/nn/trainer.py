@@ -240,7 +240,7 @@ def _check(c: TrainConfig) -> None:
         raise ValueError(f"dataset must be one of {data_lib.DATASETS}, got {c.dataset!r}")
     if c.arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {c.arch!r}")
-    from .registry import METHODS
+    from .registry import METHODS, get_method, takes_quantizer
 
     if c.method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {c.method!r}")
@@ -282,7 +282,7 @@ def _check(c: TrainConfig) -> None:
             "(use base 'sgd' or 'rmsprop', or leave momentum at 0)"
         )
     if c.quantizer is not None:
-        if c.method != "proxconnect":
+        if not takes_quantizer(c.method):
             raise ValueError(
                 f"quantizer is only used by method 'proxconnect', got quantizer={c.quantizer!r} "
                 f"with method {c.method!r}"
@@ -290,7 +290,7 @@ def _check(c: TrainConfig) -> None:
         if c.quantizer not in QUANTIZER_NAMES:
             raise ValueError(f"quantizer must be one of {QUANTIZER_NAMES}, got {c.quantizer!r}")
     check_latent_init(c.latent_init)
-    if c.method == "float" and c.latent_init != "auto":
+    if get_method(c.method).route is None and c.latent_init != "auto":
         raise ValueError(
             f"latent_init is only used by the quantized methods (float trains its weights as "
             f"they are), got latent_init={c.latent_init!r} with method 'float'"
@@ -539,10 +539,9 @@ def _make_optimizer(model, c: TrainConfig):
         beta_scale_interval=c.beta_scale_interval,
         beta_max=c.beta_max,
     )
-    if c.method == "proxconnect":
-        options["quantizer"] = c.quantizer
-    if c.method == "pq":
-        options.update(pq_reg=c.pq_reg, pq_lambda=c.pq_lambda)
+    options["quantizer"] = c.quantizer  # checked by the registry: proxconnect's alone
+    # The method's own options (PQ's regulariser and rate) as its registry entry names them.
+    options.update({k: getattr(c, k) for k in _method_options(c.method) if hasattr(c, k)})
     if c.latent_init != "auto":
         options["latent_init"] = c.latent_init
     if c.preset == "paper" and _optimizer_accepts("beta_schedule"):
@@ -691,7 +690,9 @@ def _train(c, data, command, scheduler, rank, world, device) -> dict:
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(c.seed)
     kwargs = {"size": data.image_size} if c.arch in ("smallconv", "mlp") else {}
-    quantized = c.method != "float"
+    from .registry import get_method
+
+    quantized = get_method(c.method).route is not None
     memory_format = torch.channels_last if c.channels_last else torch.preserve_format
     model = get_model(c.arch, data.num_classes, data.in_channels, quantized, **kwargs)
     model = model.to(device, memory_format=memory_format)
@@ -1220,10 +1221,24 @@ def build_parser() -> argparse.ArgumentParser:
 # Flags that a method ignores: given explicitly, they are refused rather than silently dropped.
 _BETA_FLAGS = ("beta_init", "beta_scale", "beta_scale_interval", "beta_max",
                "allow_decreasing_beta")  # fmt: skip
-_IGNORED_BY = {
-    "float": _BETA_FLAGS + ("pq_reg", "pq_lambda", "latent_init"),
-    "bc": _BETA_FLAGS + ("pq_reg", "pq_lambda"),
-}
+_METHOD_FLAGS = ("pq_reg", "pq_lambda")  # flags of TrainConfig that configure one route
+
+
+def _method_options(method: str) -> tuple[str, ...]:
+    from .registry import get_method  # the registry imports torch-side modules: on demand
+
+    return tuple(get_method(method).options)
+
+
+def _ignored_flags(method: str) -> tuple[str, ...]:
+    """The flags ``method`` ignores, from its registry entry: the beta schedule's where it
+    does not anneal, the route options of other methods, latent_init without latents."""
+    from .registry import get_method
+
+    entry = get_method(method)
+    ignored = () if entry.anneals else _BETA_FLAGS
+    ignored += tuple(f for f in _METHOD_FLAGS if f not in entry.options)
+    return ignored + (("latent_init",) if entry.route is None else ())
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -1234,10 +1249,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args["levels"] is not None:
         base["levels"] = args["levels"]
     overrides = {k: v for k, v in args.items() if v is not None and k != "levels"}
-    ignored = _IGNORED_BY.get(base["method"], ("pq_reg", "pq_lambda"))
-    if base["method"] == "pq":
-        ignored = ()
-    for name in ignored:
+    for name in _ignored_flags(base["method"]):
         if name in overrides:
             flag = "--" + name.replace("_", "-")
             parser.error(f"argument {flag}: method {base['method']!r} does not use it")
