@@ -138,7 +138,7 @@ def test_page_count_is_plausible():
     info = subprocess.run([_tool("pdfinfo"), str(_pdf())], capture_output=True, text=True,
                           check=True).stdout
     pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
-    # 137 pages at the first PDF (December 2026): 11 chapters, appendix, bibliography.
+    # 143 pages at the first PDF (December 2026): 11 chapters, appendix, bibliography.
     assert 80 <= pages <= 600, f"{pages} pages"
 
 
@@ -180,6 +180,16 @@ def test_no_unresolved_reference_and_no_missing_glyph():
     assert "There were undefined references" not in log
     missing = sorted(set(re.findall(r"Missing character: There is no (.+?) in font", log)))
     assert not missing, f"characters the PDF's fonts lack: {missing}"
+
+
+@built_pdf
+def test_the_bibliography_is_one_chapter():
+    toc = PDF.with_suffix(".toc").read_text(encoding="utf-8")
+    # its list of references continues chapter 14, not an unnumbered chapter after an empty one
+    entries = re.findall(
+        r"\\contentsline \{chapter\}\{(?:\\numberline \{\d+\})?Bibliography\}", toc
+    )
+    assert len(entries) == 1, entries
 
 
 @built_pdf

@@ -10,9 +10,13 @@ For the LaTeX builder (`jupyter-book build . --builder pdflatex`, XeLaTeX, see `
   - an HTML ``<table>`` (the verdict tables of chapters 3 and 4) becomes a table;
   - any other HTML-only output is left out, with a warning naming the page.
   ipywidgets are already gone (``offline_book.drop_widgets``; the chapters remove their output).
+- A ``<br>`` in a page's Markdown is a line break.
+- A long table (more than 30 rows) gets column widths, so that its cells wrap within the page.
 - Theorems, definitions and exercises keep the pages' numbers ("Theorem 5.1", not "5.2.1"), and
   a reference to a numbered exercise from another chapter resolves (sphinx-exercise labels it for
   its own chapter only).
+- The references follow the title of the bibliography's chapter (Sphinx's list of references
+  would open an unnumbered chapter of its own, after an empty page).
 - sphinx-jupyterbook-latex's document class loads ``bbm.sty``, which Debian ships only in the
   500 MB ``texlive-fonts-extra``; the class copied into the build folder loads it when it is
   installed and otherwise defines ``\\mathbbm`` as ``\\mathbb`` (the book does not use it).
@@ -43,11 +47,19 @@ logger = logging.getLogger(__name__)
 
 PDF_NAME = "book.pdf"  # _config.yml: latex.latex_documents.targetname book.tex
 PDF_DOWNLOAD = f"_downloads/pdf/{PDF_NAME}"
+# The header button's word "PDF" in the page's text colour: the theme's muted colour for its icons
+# is too faint for text on the dark background (axe-core's color-contrast, 2.5:1).
+PDF_CSS = "mdq-pdf.css"
+PDF_CSS_TEXT = ".btn-book-pdf-button .btn__text-container { color: var(--pst-color-text-base); }\n"
 # What LaTeX can show, in myst-nb's priority for the latex builder (text/plain is the fallback).
 LATEX_MIME = ("application/pdf", "image/png", "image/jpeg", "text/latex", "text/markdown")
 PLAYER_FRAME = re.compile(r"data:image/(?P<fmt>webp|png);base64,(?P<data>[A-Za-z0-9+/=]+)")
 PLAYER_TEXTS = re.compile(r"var texts = (\[.*?\]);", re.DOTALL)
 PLAYER_ALT = re.compile(r'<img src="data:[^"]*" alt="(?P<alt>[^"]*)"')
+HTML_BR = re.compile(r"\s*<br\s*/?>\s*", re.IGNORECASE)
+# sphinx.writers.latex.Table.is_longtable: more than 30 rows
+LONGTABLE_ROWS = 30
+MIN_COL_CHARS, MAX_COL_CHARS = 4, 60
 EXERCISE_NUMBER = re.compile(r"\d+(?:\.\d+)*")
 BBM = r"\RequirePackage{bbm}"
 BBM_OPTIONAL = (
@@ -61,6 +73,33 @@ def pdf_path(app: Sphinx) -> Path:
 
 
 # ---------------------------------------------------------------- LaTeX: the document class
+
+# sphinxmanual.cls opens the list of references as a chapter of its own (thebibliography's
+# \chapter*{\bibname} and a line in the contents); book/bibliography.md is that chapter already.
+BIBLIOGRAPHY_IN_ITS_CHAPTER = r"""
+\makeatletter
+\renewenvironment{sphinxthebibliography}[1]{%
+  \let\mdq@chapter\chapter\def\chapter##1##2{}%
+  \begin{thebibliography}{#1}\let\chapter\mdq@chapter}{\end{thebibliography}}
+\makeatother
+"""
+# Inline code may break after an underscore: test and function names (the fidelity appendix's
+# "checked by" column, some prose) otherwise run into the margin.
+BREAKABLE_INLINE_CODE = r"""
+\makeatletter
+\let\mdq@sphinxcode\sphinxcode
+\protected\def\sphinxcode#1{\mdq@sphinxcode{{\let\mdq@us\_\def\_{\mdq@us\allowbreak}#1}}}
+\makeatother
+"""
+
+
+def latex_preamble(app: Sphinx, config) -> None:
+    elements = dict(config.latex_elements or {})
+    elements["preamble"] = (
+        elements.get("preamble", "") + BIBLIOGRAPHY_IN_ITS_CHAPTER + BREAKABLE_INLINE_CODE
+    )
+    config.latex_elements = elements
+
 
 
 def remember_numbering(app: Sphinx, config) -> None:
@@ -272,6 +311,49 @@ class LatexHtmlOutputs(SphinxPostTransform):
         return None
 
 
+class HtmlLineBreaks(SphinxPostTransform):
+    """A ``<br>`` written in a page's Markdown (the fidelity appendix's lists of tests in a table
+    cell) is a line break in the PDF too, not nothing (LaTeX drops raw HTML)."""
+
+    default_priority = 900
+    formats = ("latex",)
+
+    def run(self, **kwargs) -> None:
+        for raw in list(self.document.findall(nodes.raw)):
+            if "html" in raw.get("format", "").split() and HTML_BR.fullmatch(raw.astext()):
+                raw.replace_self(nodes.raw("", r"\hspace{0pt}\newline{}", format="latex"))
+
+
+class LongTableWidths(SphinxPostTransform):
+    """A table of more than 30 rows is a LaTeX longtable, whose columns Sphinx sets as ``l``:
+    lines that never wrap, and a wide table runs off the page (the fidelity appendix). Such a
+    table gets column widths in proportion to its longest cells (capped), so that cells wrap."""
+
+    default_priority = 900
+    formats = ("latex",)
+
+    def run(self, **kwargs) -> None:
+        for table in self.document.findall(nodes.table):
+            if "colwidths-given" in table["classes"]:
+                continue
+            for group in table.findall(nodes.tgroup):
+                rows = list(group.findall(nodes.row))
+                specs = [c for c in group.children if isinstance(c, nodes.colspec)]
+                if len(rows) <= LONGTABLE_ROWS or not specs:
+                    continue
+                widths = [MIN_COL_CHARS] * len(specs)
+                for row in rows:
+                    for i, entry in enumerate(row.children[: len(specs)]):
+                        text = entry.astext()
+                        # a word that cannot wrap (an item key in code type) needs its room
+                        longest = max((len(w) for w in text.split()), default=0)
+                        length = max(min(len(text), MAX_COL_CHARS), 3 * longest)
+                        widths[i] = max(widths[i], min(length, MAX_COL_CHARS))
+                for spec, width in zip(specs, widths, strict=True):
+                    spec["colwidth"] = width
+                table["classes"].append("colwidths-given")
+
+
 def _is_mime_bundle(node) -> bool:
     return isinstance(node, nodes.container) and node.get("nb_element") == "mime_bundle"
 
@@ -284,6 +366,8 @@ def note_pdf(app: Sphinx, config) -> None:
     context = dict(config.html_context or {})
     context["mdq_book_pdf"] = pdf_path(app).is_file()
     config.html_context = context
+    if context["mdq_book_pdf"]:
+        app.add_css_file(PDF_CSS)
 
 
 def pdf_button(app: Sphinx, pagename: str, templatename, context, doctree) -> None:
@@ -313,6 +397,7 @@ def copy_pdf(app: Sphinx, exception) -> None:
     if app.config.html_context.get("mdq_book_pdf"):
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(pdf_path(app), dest)
+        (Path(app.outdir) / "_static" / PDF_CSS).write_text(PDF_CSS_TEXT, encoding="utf-8")
     elif dest.exists():  # no PDF any more: no stale copy that no page links to
         dest.unlink()
 
@@ -320,12 +405,15 @@ def copy_pdf(app: Sphinx, exception) -> None:
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", note_pdf)
     app.connect("config-inited", remember_numbering)
+    app.connect("config-inited", latex_preamble)
     app.connect("builder-inited", page_numbering, priority=900)
     app.connect("env-get-updated", latex_numbering, priority=900)
     # After sphinx-jupyterbook-latex (priority 500) has copied its class into the build folder.
     app.connect("builder-inited", optional_bbm, priority=900)
     app.connect("builder-inited", exercise_labels)
     app.add_post_transform(LatexHtmlOutputs)
+    app.add_post_transform(LongTableWidths)
+    app.add_post_transform(HtmlLineBreaks)
     app.connect("html-page-context", pdf_button, priority=600)
     app.connect("build-finished", copy_pdf)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
