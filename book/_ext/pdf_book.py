@@ -10,7 +10,7 @@ For the LaTeX builder (`jupyter-book build . --builder pdflatex`, XeLaTeX, see `
   - an HTML ``<table>`` (the verdict tables of chapters 3 and 4) becomes a table;
   - any other HTML-only output is left out, with a warning naming the page.
   ipywidgets are already gone (``offline_book.drop_widgets``; the chapters remove their output).
-- A ``<br>`` in a page's Markdown is a line break.
+- A ``<br>`` in a page's Markdown is a line break; inline code may break after an underscore.
 - A long table (more than 30 rows) gets column widths, so that its cells wrap within the page.
 - Theorems, definitions and exercises keep the pages' numbers ("Theorem 5.1", not "5.2.1"), and
   a reference to a numbered exercise from another chapter resolves (sphinx-exercise labels it for
@@ -23,9 +23,10 @@ For the LaTeX builder (`jupyter-book build . --builder pdflatex`, XeLaTeX, see `
 
 For the HTML builder: when the PDF exists (``_build/latex/book.pdf``, the ``targetname`` in
 ``_config.yml``), it is copied to ``_downloads/pdf/book.pdf`` and every page's header gets a "PDF"
-link to it, so the copy of ``_build/html`` works offline. Whether the PDF exists is part of the
-HTML configuration (``html_context``): when it appears or disappears, every page is written again.
-`make pdf` builds the PDF first, then the HTML.
+link to it (its word in the text colour: axe-core's contrast rule), so the copy of ``_build/html``
+works offline. Whether the PDF exists is part of the HTML configuration (``html_context``): when
+it appears or disappears, every page is written again. `make pdf` builds the PDF first, then the
+HTML.
 """
 
 import base64
