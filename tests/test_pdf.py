@@ -78,6 +78,16 @@ def test_player_becomes_its_first_middle_and_last_frames():
     base64.b64decode(pdf_book.PLAYER_FRAME.search(html)["data"])
 
 
+def test_ci_and_readme_build_and_test_the_pdf():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test\n+make test-pdf$", ci, re.M)
+    readme = (ROOT / "README.md").read_text()
+    assert "make pdf" in readme and "make test-pdf" in readme
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test-pdf: pdf$", makefile, re.M)
+    assert "MDQ_TEST_PDF=1" in makefile
+
+
 # ------------------------------------------------------------ the built PDF
 
 
