@@ -16,7 +16,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 LAB_STAMP := $(VENV)/.labsetup
 # The book serves MathJax itself (no CDN): npm installs the version pinned in package-lock.json,
-# and axe-core, which the browser test injects into every page.
+# axe-core, which the browser test injects into every page, and Biome, the JavaScript linter.
 NPM_STAMP := node_modules/.installed
 # Debian's Chromium, driven by Playwright in tests/test_book_browser.py (Playwright's own browser
 # downloads are not used).
@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 
 # JupyterLab's set-up for the chapters (settings, server extension, citations from the book's
 # bibliography): redone when any of what it writes from changes, not only with a new environment.
-$(LAB_STAMP): $(STAMP) book/references.bib $(wildcard mdq_lab/*.py mdq_lab/cite.js)
-	$(BIN)/python -m mdq_lab.install >/dev/null
+$(LAB_STAMP): $(STAMP) book/references.bib book/_ext/bib_author_year.py $(wildcard mdq_lab/*.py mdq_lab/*.js)
+	$(BIN)/python -m mdq_lab.install --bib book/references.bib >/dev/null
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
@@ -94,8 +94,10 @@ pdf: $(LAB_STAMP) $(NPM_STAMP) data tex
 test-pdf: pdf
 	MDQ_TEST_PDF=1 $(BIN)/python -m pytest -q tests/test_pdf.py
 
-lint: $(STAMP)
+# Python with ruff; every .js file with Biome (pinned in package.json, rules in biome.json).
+lint: $(STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check .
+	node_modules/.bin/biome lint --error-on-warnings .
 
 clean:
 	rm -rf _build

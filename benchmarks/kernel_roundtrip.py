@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-import jupyterlab_driver as lab_driver  # noqa: E402
+sys.path.insert(0, str(ROOT))  # mdq_support (shared drivers) is not installed: found from here
+from mdq_support import jupyterlab_driver as lab_driver  # noqa: E402
 
 WITHOUT = ('--ServerApp.jpserver_extensions={"mdq_lab.server": False}',)
 

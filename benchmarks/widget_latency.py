@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import sys
 import time
+from pathlib import Path
 
 import matplotlib
 
@@ -27,6 +29,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import mdq_teach.widgets  # noqa: E402
+
+# The repository root, found from this file: mdq_support (shared with the tests) is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mdq_support.explorers import controls as explorer_controls  # noqa: E402
+from mdq_support.explorers import option_values  # noqa: E402
 
 TARGET_MS = 50.0
 
@@ -52,7 +59,7 @@ SLIDERS = {
     "annealing": lambda m, rng: dict(
         cap=_log_uniform(rng, 1.0, 1000.0), eta=_log_uniform(rng, 1e-4, 10)
     ),
-    "toy": lambda m, rng: dict(
+    "toy_explorer": lambda m, rng: dict(
         beta=float(rng.uniform(0.25, 12.0)),
         x_tilde0=float(rng.uniform(-1.5, 1.5)),
         eta=_log_uniform(rng, 0.005, 0.58),
@@ -63,20 +70,10 @@ SLIDERS = {
 }
 
 
-def _controls(box) -> list:
-    if hasattr(box, "sliders"):
-        return list(box.sliders.values())
-    return [box.slider] + ([box.family, box.levels] if hasattr(box, "family") else [])
-
-
-def _values(widget) -> list:
-    return [o[1] if isinstance(o, tuple) else o for o in widget.options]
-
-
 # Module name -> its explorer, drawing into PNG bytes as it does outside a kernel.
 EXPLORERS = {
     "annealing": lambda m: m.explorer(canvas="png"),
-    "toy": lambda m: m.explorer(canvas="png"),
+    "toy_explorer": lambda m: m.explorer(canvas="png"),
     "projections": lambda m: m.projection_explorer(canvas="png"),
     "quantizer": lambda m: m.quantizer_explorer(canvas="png"),
 }
@@ -86,11 +83,11 @@ def measure_events(module, name: str, n: int, rng) -> np.ndarray:
     """Milliseconds per control event of the module's explorer: update, moving the artists,
     drawing them over the saved background and encoding the PNG the browser gets."""
     box = EXPLORERS[name](module)
-    controls = _controls(box)
+    controls = [widget for _, widget in explorer_controls(box)]
     times = np.empty(n)
     for i in range(n):
         widget = controls[int(rng.integers(len(controls)))]
-        options = [v for v in _values(widget) if v != widget.value]
+        options = [v for v in option_values(widget) if v != widget.value]
         value = options[int(rng.integers(len(options)))]
         start = time.perf_counter()
         widget.value = value

@@ -9,8 +9,9 @@ timed in the page from the input event to the first animation frame whose canvas
 and for every slider one drag across the whole track, left end to right end in ``--drag-seconds``
 (1.5 s: a hand's sweep in class), counting the frames whose pixels changed and the slider values the
 drag passed through. The drag is paced by the page's clock, one mouse move per animation frame to
-where a hand at constant speed would be (``jupyterlab_driver._SWEEP_JS``), so the values it offers
-per second are the same on a fast and a slow machine; only what the explorer makes of them is not.
+where a hand at constant speed would be (``mdq_support/jupyterlab_sweep.js``), so the values it
+offers per second are the same on a fast and a slow machine; only what the explorer makes of them
+is not.
 
 Then it splits each single step's time into phases, from the kernel's own clock (when the event
 reached the explorer, when its render started and ended) and the page's (when each WebSocket
@@ -38,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-import jupyterlab_driver as lab_driver  # noqa: E402
+sys.path.insert(0, str(ROOT))  # mdq_support (shared drivers) is not installed: found from here
+from mdq_support import jupyterlab_driver as lab_driver  # noqa: E402
 
 TARGET_MEDIAN, TARGET_P90, TARGET_RATE = 100.0, 200.0, 10.0
 PHASES = ("to kernel", "queued", "render", "to pixels", "relay", "draw")
@@ -53,14 +54,7 @@ _KERNEL_TIMES = (
 def _kernel_timeline(page) -> list[tuple[float, float, float]]:
     """(arrived, start, end) wall-clock ms of every render the kernel ran for the explorers of
     the open notebook."""
-    page.evaluate(
-        """(code) => { const nb = window.jupyterapp.shell.currentWidget.content;
-             nb.activeCellIndex = nb.widgets.length - 1;
-             window.jupyterapp.commands.execute('notebook:insert-cell-below');
-             nb.activeCell.model.sharedModel.setSource(code);
-             return window.jupyterapp.commands.execute('notebook:run-cell'); }""",
-        _KERNEL_TIMES,
-    )
+    lab_driver.run_in_new_cell(page, _KERNEL_TIMES)
     time.sleep(1.0)
     for _ in range(60):
         outputs = lab_driver.notebook_cells(page)[-1]["outputs"]

@@ -6,7 +6,8 @@
 // jupyterlab-myst 2.x loads no bibliography: it draws every {cite} key as a warning span titled
 // "Citation Not Found" (a React component). This rewrites that span's text and title in place,
 // never adding or removing nodes React owns, and does it again whenever React sets them back.
-(function () {
+(() => {
+  // biome-ignore lint/suspicious/noRedundantUseStrict: JupyterLab loads this as a classic script, not a module
   'use strict';
   const CITATIONS = __CITATIONS__;
   const NOT_FOUND = 'Citation Not Found';
@@ -40,7 +41,7 @@
     const key = span.dataset.mdqShown === text.data ? span.dataset.mdqCite : text.data.trim();
     const ref = CITATIONS[key];
     if (!ref) return; // not in the bibliography: jupyterlab-myst's warning stays
-    const grouped = span.parentElement && span.parentElement.classList.contains('cite-group');
+    const grouped = span.parentElement?.classList.contains('cite-group');
     const shown = grouped ? ref.label : `[${ref.label}]`;
     // Writes only what differs: each write is a mutation that calls us again.
     if (text.data !== shown) text.data = shown;
@@ -73,7 +74,7 @@
         }
       } else if (r.type === 'characterData') {
         const parent = r.target.parentElement;
-        if (parent && parent.matches(SELECTOR)) render(parent);
+        if (parent?.matches(SELECTOR)) render(parent);
       } else if (r.target.matches(SELECTOR)) {
         render(r.target);
       }
@@ -97,7 +98,8 @@
     },
   };
 
-  const containers = (window._JUPYTERLAB = window._JUPYTERLAB || {});
+  window._JUPYTERLAB = window._JUPYTERLAB || {};
+  const containers = window._JUPYTERLAB;
   containers['mdq-teach-citations'] = {
     init: () => Promise.resolve(),
     get: (module) => module === './extension'

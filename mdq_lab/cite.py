@@ -5,14 +5,19 @@ jupyterlab-myst (2.x) parses ``{cite}`` but loads no bibliography from anywhere 
 key titled "Citation Not Found"). The book is built by Jupyter Book 1 with sphinxcontrib-bibtex,
 which writes "[Ajanthan et al., 2021]" with the full reference as the link's title.
 
-``install(prefix, bib)`` puts a small JupyterLab extension under
-``prefix/share/jupyter/labextensions/mdq-teach-citations/``: ``labcite.js`` (written in the form
-JupyterLab loads, so no Node build is needed) with the citations of ``bib`` formatted here by the
-book's own style (``book/_ext/bib_author_year.py``). In the page it turns each "Citation Not
-Found" whose key is in the bibliography into the book's text, "[Ajanthan et al., 2021]" (or the
-bracketed, comma-separated list for several keys), with the full reference on hover; a key that
-is not in the bibliography keeps jupyterlab-myst's warning. Run by ``labsetup``; run that again
-after editing ``book/references.bib``.
+``install(prefix, bib, style)`` puts a small JupyterLab extension under
+``prefix/share/jupyter/labextensions/mdq-teach-citations/``: ``labcite.js`` (``cite.js``, written in
+the form JupyterLab loads, so no Node build is needed) with the citations of ``bib`` formatted here
+by the book's own style, the pybtex plugin module ``style``. Both are passed in, never looked up
+beside this package: an installed wheel holds no book. ``style`` defaults to
+``_ext/bib_author_year.py`` next to ``bib`` (``default_style``), where the book keeps it beside
+``book/references.bib``.
+
+In the page it turns each "Citation Not Found" whose key is in the bibliography into the book's
+text, "[Ajanthan et al., 2021]" (or the bracketed, comma-separated list for several keys), with
+the full reference on hover; a key that is not in the bibliography keeps jupyterlab-myst's
+warning. Run by ``python -m mdq_lab.install --bib book/references.bib``; run that again after
+editing the bibliography (``make`` does).
 """
 
 from __future__ import annotations
@@ -24,9 +29,6 @@ import shutil
 from pathlib import Path
 
 NAME = "mdq-teach-citations"
-BOOK = Path(__file__).resolve().parents[1] / "book"
-BIB = BOOK / "references.bib"
-STYLE = BOOK / "_ext" / "bib_author_year.py"
 _TEMPLATE = Path(__file__).with_name("cite.js")
 _PLACEHOLDER = "__CITATIONS__"
 
@@ -41,11 +43,18 @@ def _book_style(style_path: Path):
     return find_plugin("pybtex.style.formatting", "author_year")()
 
 
-def citations(bib: str | Path = BIB, style: str | Path = STYLE) -> dict[str, dict]:
-    """key -> {"label": "Ajanthan et al., 2021", "text": the full reference, "url": link or ""}."""
+def default_style(bib: str | Path) -> Path:
+    """The style module the book keeps next to its bibliography: ``_ext/bib_author_year.py``."""
+    return Path(bib).parent / "_ext" / "bib_author_year.py"
+
+
+def citations(bib: str | Path, style: str | Path | None = None) -> dict[str, dict]:
+    """key -> {"label": "Ajanthan et al., 2021", "text": the full reference, "url": link or ""}.
+    ``style`` defaults to ``default_style(bib)``."""
     from pybtex.database import parse_file
 
-    bib, style = Path(bib), Path(style)
+    bib = Path(bib)
+    style = default_style(bib) if style is None else Path(style)
     for what, path in (("bib", bib), ("style", style)):
         if not path.is_file():
             raise FileNotFoundError(f"{what}: no file {path}")
@@ -73,7 +82,7 @@ def script(cites: dict[str, dict]) -> str:
     return _TEMPLATE.read_text(encoding="utf-8").replace(_PLACEHOLDER, data)
 
 
-def files(bib: str | Path = BIB, style: str | Path = STYLE) -> dict[str, bytes]:
+def files(bib: str | Path, style: str | Path | None = None) -> dict[str, bytes]:
     """The extension's files, path inside its folder -> content."""
     js = script(citations(bib, style))
     # The file name carries a hash of its content: a browser never runs a stale cached copy.
@@ -98,9 +107,9 @@ def write_folder(final: Path, content: dict[str, bytes]) -> None:
     tmp.replace(final)
 
 
-def install(prefix: str | Path, bib: str | Path = BIB, style: str | Path = STYLE) -> Path:
+def install(prefix: str | Path, bib: str | Path, style: str | Path | None = None) -> Path:
     """Write the extension under ``prefix`` (replacing an older one); returns its folder.
-    ``labsetup`` installs it with a record of what was there, for its ``--uninstall``."""
+    ``mdq_lab.install`` installs it with a record of what was there, for its ``--uninstall``."""
     final = extension_dir(prefix)
     write_folder(final, files(bib, style))
     return final

@@ -1,6 +1,6 @@
 """Set up JupyterLab for the book's chapters, and undo it exactly.
 
-    python -m mdq_lab.install [--prefix PREFIX] [--no-citations]
+    python -m mdq_lab.install [--prefix PREFIX] [--bib BIB [--style STYLE]]
     python -m mdq_lab.install --uninstall [--prefix PREFIX] [--force]
 
 Run by ``make``. It changes only the JupyterLab of the environment at ``PREFIX`` (default: the
@@ -19,9 +19,10 @@ list the same):
   It swaps the page's favicon on every busy and idle status of the kernel, four per slider step,
   each a fetch and an image decode: a drag showed 12-15 figure updates a second with it, 20-25
   without; the kernel's state still shows in the toolbar;
-- ``share/jupyter/labextensions/mdq-teach-citations/`` (new, from a checkout only: it is built
-  from ``book/references.bib``, run this again after editing it): each ``{cite}`` reads as in the
-  book (``labcite``);
+- ``share/jupyter/labextensions/mdq-teach-citations/`` (new, only with ``--bib``: it is built from
+  that bibliography, e.g. ``--bib book/references.bib`` in a checkout, with the pybtex style
+  ``--style``, by default ``_ext/bib_author_year.py`` next to the bibliography; run this again
+  after editing either): each ``{cite}`` reads as in the book (``mdq_lab.cite``);
 - ``share/mdq-teach/labsetup-manifest.json``: what each of these held before (``labmanifest``).
 
 No kernelspec is written: the chapters' headers name the kernel as ipykernel installs it. Every
@@ -80,7 +81,7 @@ REQUIRED = {
     "ipympl": "the explorers' figures",
     "anywidget": "the explorers' canvas",
 }
-REQUIRED_FOR_CITATIONS = {"pybtex": "the citations, formatted from book/references.bib"}
+REQUIRED_FOR_CITATIONS = {"pybtex": "the citations, formatted from the bibliography (--bib)"}
 EXTRA = "pip install 'mdq-teach[widgets]'"
 
 
@@ -104,7 +105,7 @@ CHANGES = (
     ("share/jupyter/lab/settings/overrides.d/mdq-teach.json", "new file"),
     ("etc/jupyter/jupyter_server_config.py", "new file, or a marked block appended"),
     ("etc/jupyter/labconfig/page_config.json", "new file, or one entry merged"),
-    ("share/jupyter/labextensions/mdq-teach-citations/", "new folder, from a checkout"),
+    ("share/jupyter/labextensions/mdq-teach-citations/", "new folder, with --bib"),
     (labmanifest.MANIFEST.as_posix(), "new file: what the others held before"),
 )
 
@@ -161,28 +162,32 @@ def _server_config(path: Path) -> bytes:
     return (text + SERVER_BLOCK).encode()
 
 
-def plan(prefix: str | Path, citations: bool = True) -> dict[str, object]:
+def plan(
+    prefix: str | Path, bib: str | Path | None = None, style: str | Path | None = None
+) -> dict[str, object]:
     """Path under ``prefix`` -> the state the set-up writes there (bytes, or a folder's files);
-    reads what it merges into, writes nothing."""
+    reads what it merges into, writes nothing. The citations extension only with ``bib``."""
     prefix = Path(prefix)
     out = {
         CHANGES[0][0]: _json(SETTINGS),
         CHANGES[1][0]: _server_config(server_config_path(prefix)),
         CHANGES[2][0]: _page_config(page_config_path(prefix)),
     }
-    if citations:
-        out[CHANGES[3][0].rstrip("/")] = labcite.files()
+    if bib is not None:
+        out[CHANGES[3][0].rstrip("/")] = labcite.files(bib, style)
     return out
 
 
-def install(prefix: str | Path = sys.prefix, citations: bool = True) -> Path:
+def install(
+    prefix: str | Path = sys.prefix, bib: str | Path | None = None, style: str | Path | None = None
+) -> Path:
     """Set up JupyterLab under ``prefix`` (see the module's docstring); returns the settings file.
-    Without the book's bibliography (an installed wheel, no checkout) there is nothing to cite
-    and no citations extension."""
+    The citations extension is built from the bibliography ``bib`` and the pybtex style module
+    ``style`` (default: ``mdq_lab.cite.default_style(bib)``); without ``bib``, none."""
     prefix = Path(prefix)
-    citations = citations and labcite.BIB.is_file()
-    check_dependencies(citations)
-    targets = plan(prefix, citations)
+    check_dependencies(bib is not None)
+    # Missing files stop the set-up here, before anything is written.
+    targets = plan(prefix, bib, style)
     manifest = labmanifest.Manifest(prefix)
     keep = [*targets, labmanifest.MANIFEST.as_posix()]
     before = {rel: labmanifest.read_state(prefix / rel) for rel in keep}
@@ -214,7 +219,10 @@ def uninstall(prefix: str | Path = sys.prefix, force: bool = False) -> list[str]
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", default=sys.prefix, help="environment prefix (default: here)")
-    parser.add_argument("--no-citations", action="store_true", help="no citations extension")
+    parser.add_argument("--bib", help="bibliography (.bib) for the citations extension "
+                        "(e.g. book/references.bib); without it, no citations extension")
+    parser.add_argument("--style", help="pybtex style module for --bib (default: "
+                        "_ext/bib_author_year.py next to the bibliography)")
     parser.add_argument("--uninstall", action="store_true", help="undo the set-up")
     parser.add_argument("--force", action="store_true",
                         help="with --uninstall: also restore files edited since the set-up")
@@ -231,10 +239,12 @@ def main(argv=None) -> int:
                   file=sys.stderr)
         print("JupyterLab set-up undone" + (", except the files above" if left else ""))
         return 1 if left else 0
-    citations = not args.no_citations and labcite.BIB.is_file()
+    if args.style and not args.bib:
+        parser.error("--style goes with --bib")
+    citations = args.bib is not None
     try:
-        install(args.prefix, citations=citations)
-    except (MissingDependencies, ValueError) as err:
+        install(args.prefix, bib=args.bib, style=args.style)
+    except (MissingDependencies, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"JupyterLab set up under {args.prefix} (undo: python -m mdq_lab.install "
@@ -242,6 +252,9 @@ def main(argv=None) -> int:
     for rel, what in CHANGES:
         if citations or "labextensions" not in rel:
             print(f"  {rel} ({what})")
+    if not citations:
+        print("No citations extension: no bibliography given ({cite} keys show as jupyterlab-myst "
+              "draws them; --bib book/references.bib in a checkout adds it)")
     return 0
 
 

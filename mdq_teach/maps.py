@@ -114,6 +114,32 @@ def shifted_tanh(s, beta, levels):
     return out
 
 
+def tanh_projection(s, beta):
+    """The two-level projection tanh(beta s) onto (-1, 1) (Eq. 12)."""
+    return np.tanh(beta * s)
+
+
+def exponentiated_gradient(u, dual_move, floor):
+    """Exponentiated gradient (Eq. 20) in log-sum-exp form along the last axis:
+    softmax(log max(u, floor) - dual_move), dual_move = beta eta g.
+
+    ``floor`` decides what a zero entry does: 0 keeps it at zero for ever (exact EG, as
+    ``simplex.eg_step`` runs it on the matrix game), the smallest normal number lets it grow again
+    (``Softmax.md_step``, where a level must not be lost for good to one underflow).
+    """
+    with np.errstate(divide="ignore"):
+        logits = np.log(np.maximum(u, floor)) - dual_move
+    return special.softmax(logits, axis=-1)
+
+
+def shrink_to_nearest_level(v, beta, levels):
+    """(v + beta q) / (1 + beta), q the level nearest to v: the proximal map of
+    (beta / 2) dist(x, levels)^2. It is BinaryRelax's projection (``prox.BinaryRelaxQuantizer``)
+    and, with beta = 2 tau, ProxQuant's L2 prox of tau (x - q)^2 (``toy.prox_w`` with form "l2")."""
+    q = round_to_levels(v, levels)
+    return (v + beta * q) / (1.0 + beta)
+
+
 def log_cosh(a):
     """log cosh(a) without overflow: |a| + log1p(exp(-2|a|)) - log 2."""
     a = np.abs(a)
@@ -243,7 +269,7 @@ class Tanh(IntervalMap):
         return "Tanh()"
 
     def _project(self, s, beta):
-        return np.tanh(beta * s)
+        return tanh_projection(s, beta)
 
     def _inverse(self, x, beta):
         return np.arctanh(x) / beta
@@ -648,8 +674,7 @@ class Softmax(MirrorMap):
         """
         dtype = v.float_dtype(u, g)
         us, dual_move = self._step_args(u, g, eta, beta, dtype)
-        logits = np.log(np.maximum(us, np.finfo(dtype).tiny)) - dual_move
-        return v.finish(special.softmax(logits, axis=-1), dtype)
+        return v.finish(exponentiated_gradient(us, dual_move, np.finfo(dtype).tiny), dtype)
 
     def md_step_literal(self, u, g, eta, beta):
         """Eq. 20 as printed, in the caller's precision: u exp(-beta eta g) / sum. Unstable.

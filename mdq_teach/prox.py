@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from mdq_teach import _validate as v
-from mdq_teach.maps import ShiftedTanh, round_to_levels, shifted_tanh
+from mdq_teach.maps import ShiftedTanh, round_to_levels, shifted_tanh, shrink_to_nearest_level
 
 __all__ = [
     "QUANTIZERS",
@@ -255,10 +255,9 @@ class BinaryRelaxQuantizer(_Quantizer):
     name = "binaryrelax"
 
     def _project(self, theta, beta):
-        # With beta = 2 tau this is ProxQuant's L2 prox (v + 2 tau q) / (1 + 2 tau) of
-        # R_2 = (x - q)^2 (toy.prox_w): BinaryRelax's r = (beta / 2) dist^2 is tau R_2.
-        q = round_to_levels(theta, self.levels)
-        return (theta + beta * q) / (1.0 + beta)
+        # With beta = 2 tau this is ProxQuant's L2 prox of R_2 = (x - q)^2 (toy.prox_w):
+        # BinaryRelax's r = (beta / 2) dist^2 is tau R_2, so both call the one kernel.
+        return shrink_to_nearest_level(theta, beta, self.levels)
 
     def _young(self, theta, w, beta):
         # A = theta^2 / (2 (1 + beta)) + beta / (1 + beta) A_hard.

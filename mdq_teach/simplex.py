@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from mdq_teach import _validate as v
+from mdq_teach.maps import exponentiated_gradient
 from mdq_teach.theory import md_bound, md_step_size
 
 METHODS = ("eg", "pgd")
@@ -69,11 +70,8 @@ def eg_step(x, g, eta: float) -> np.ndarray:
         raise ValueError(f"x and g must have the same shape, got {x.shape} and {g.shape}")
     _check_simplex("x", x)
     eta = _check_positive("eta", eta)
-    with np.errstate(divide="ignore"):
-        logits = np.log(x) - eta * g
-    logits -= logits.max()
-    w = np.exp(logits)
-    return w / w.sum()
+    # Floor 0: an entry at zero stays there (exact EG); Softmax.md_step lets it grow again.
+    return exponentiated_gradient(x, eta * g, 0.0)
 
 
 def pgd_step(x, g, eta: float) -> np.ndarray:

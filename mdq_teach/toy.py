@@ -40,7 +40,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mdq_teach import _validate as v
-from mdq_teach.maps import round_to_levels, tanh_md_step
+from mdq_teach.maps import (
+    round_to_levels,
+    shrink_to_nearest_level,
+    tanh_md_step,
+    tanh_projection,
+)
 
 BINARY = (-1.0, 1.0)
 
@@ -184,10 +189,10 @@ def prox_w(v, tau: float, levels=BINARY, form: str = "l1") -> np.ndarray:
 
 
 def _prox_w(v: np.ndarray, tau: float, levels: np.ndarray, form: str) -> np.ndarray:
-    q = round_to_levels(v, levels)
     if form == "l1":
+        q = round_to_levels(v, levels)
         return q + np.sign(v - q) * np.maximum(np.abs(v - q) - tau, 0.0)
-    return (v + 2.0 * tau * q) / (1.0 + 2.0 * tau)
+    return shrink_to_nearest_level(v, 2.0 * tau, levels)
 
 
 def pq_objective(problem, x, beta: float, form: str = "l1", levels=BINARY) -> np.ndarray:
@@ -222,11 +227,11 @@ class Method:
 
 
 def _project_start(x_tilde0, beta, eta, opts):
-    return x_tilde0, np.tanh(beta * x_tilde0)
+    return x_tilde0, tanh_projection(x_tilde0, beta)
 
 
 def _md_tanh_start(x_tilde0, beta, eta, opts):
-    x = np.tanh(beta * x_tilde0)
+    x = tanh_projection(x_tilde0, beta)
     return x, x
 
 
@@ -239,14 +244,14 @@ def _md_tanh_step(stored, x, g, eta, beta, beta_next, opts):
 def _md_tanh_s_step(x_tilde, x, g, eta, beta, beta_next, opts):
     # Eq. 23: a plain gradient step on the stored auxiliary variable, then the projection.
     x_tilde = x_tilde - eta * g
-    return x_tilde, np.tanh(beta_next * x_tilde)
+    return x_tilde, tanh_projection(x_tilde, beta_next)
 
 
 def _gd_tanh_step(x_tilde, x, g, eta, beta, beta_next, opts):
     # The chain rule through P: d tanh(beta x_tilde) / d x_tilde = beta (1 - x^2), which vanishes
     # as x approaches a level. This Jacobian is what MD-tanh-S (the STE) replaces by the identity.
     x_tilde = x_tilde - eta * beta * (1.0 - x**2) * g
-    return x_tilde, np.tanh(beta_next * x_tilde)
+    return x_tilde, tanh_projection(x_tilde, beta_next)
 
 
 def _pq_prox(v, tau, opts, form):

@@ -24,7 +24,9 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from jupyterlab_driver import CHROMIUM_ARGS  # the same flags for every browser test
+
+from mdq_support import script
+from mdq_support.jupyterlab_driver import CHROMIUM_ARGS  # the same flags for every browser test
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -64,164 +66,25 @@ def _has_explorer(page: str) -> bool:
 
 # --- what the browser measures on one page ---
 
-MEASURE_JS = r"""
-(SLACK) => {
-  const article = document.querySelector("article.bd-article") || document.querySelector("main");
-  const col = article.getBoundingClientRect();
-  const name = (el) => {
-    const id = el.id || (el.closest("[id]") || {}).id || "";
-    const cls = (el.getAttribute("class") || "").split(/\s+/).slice(0, 2).join(".");
-    const text = (el.textContent || "").replace(/\s+/g, " ").trim().slice(0, 60);
-    const section = (el.closest("section[id]") || {}).id || "";
-    const tag = el.tagName.toLowerCase() + (cls ? "." + cls : "");
-    return `${tag} #${id} in section #${section}: "${text}"`;
-  };
-
-  // Raw TeX: typeset math leaves no TeX text behind; an undefined macro or a TeX error shows as
-  // red mtext / merror inside the rendered formula.
-  const tex = /\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|\\end\{|\\frac|\\mathbb|\\operatorname/;
-  const raw = [];
-  const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT, {
-    acceptNode: (n) => n.parentElement.closest(
-      "mjx-container, script, style, pre, code, textarea, .highlight, mjx-assistive-mml"
-    ) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
-  });
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    if (tex.test(n.nodeValue)) raw.push(name(n.parentElement));
-  }
-  // MathJax's own record of each formula: an undefined macro comes out red (noundefined), other
-  // TeX errors as merror. Either is TeX the reader cannot read.
-  const doc = window.MathJax && MathJax.startup && MathJax.startup.document;
-  for (const item of (doc && doc.math) || []) {
-    const mml = MathJax.startup.toMML(item.root);
-    if (/<merror|mathcolor="red"/.test(mml)) raw.push("TeX error in: " + item.math.slice(0, 80));
-  }
-
-  // Clipping: the element (or the scroll box that holds it) is wider than what shows of it, or it
-  // sticks out of the article column.
-  const clipped = [];
-  const check = (kind, el, box) => {
-    const r = el.getBoundingClientRect();
-    if (r.width === 0 && r.height === 0) return;  // hidden (e.g. inside a closed solution)
-    const out = r.right > col.right + SLACK || r.left < col.left - SLACK;
-    const scrolled = box.scrollWidth > box.clientWidth + SLACK;
-    if (out || scrolled) {
-      clipped.push({kind, element: name(el), width: Math.round(Math.max(r.width, box.scrollWidth)),
-                    shown: Math.round(Math.min(box.clientWidth || r.width, col.right - r.left)),
-                    column: Math.round(col.width)});
-    }
-  };
-  const all = (sel) => article.querySelectorAll(sel);
-  for (const el of all("mjx-container[display]")) check("display math", el, el);
-  for (const el of article.querySelectorAll("table")) {
-    const box = el.closest(".pst-scrollable-table-container, .table-wrapper") || el;
-    check("table", el, box);
-  }
-  for (const el of all(".cell_output pre, .output pre")) check("code output", el, el);
-  for (const el of all("pre")) if (!el.closest(".cell_output, .output")) check("code", el, el);
-  for (const el of all(".cell_output img, figure img")) check("image", el, el);
-
-  // A script or stylesheet from another host, or an inline script that names one to load later.
-  const cdn = [];
-  for (const el of document.querySelectorAll("script, link[rel=stylesheet], link[rel=preload]")) {
-    const url = el.src || el.href || "";
-    if (/^https?:/.test(url) && new URL(url).hostname !== location.hostname) cdn.push(url);
-    const inline = el.tagName === "SCRIPT" && !el.src ? el.textContent : "";
-    for (const m of inline.matchAll(/https?:\/\/[^"'`\s]+\.(m?js|css)\b/g)) cdn.push(m[0]);
-  }
-
-  return {
-    cdn,
-    math: article.querySelectorAll("mjx-container").length,
-    rawTex: raw,
-    clipped,
-  };
-}
-"""
+MEASURE_JS = script("book_browser_measure.js", __file__)
 
 # The phone: nothing may be cut where the reader cannot get at it. The page itself does not scroll
 # sideways, and every formula, table, code block or picture wider than its place sits in a box that
 # scrolls (overflow-x auto or scroll), not one that hides the rest (hidden, clip) or none at all.
-PHONE_JS = r"""
-(SLACK) => {
-  const article = document.querySelector("article.bd-article") || document.querySelector("main");
-  const name = (el) => {
-    const id = el.id || (el.closest("[id]") || {}).id || "";
-    const text = (el.textContent || "").replace(/\s+/g, " ").trim().slice(0, 60);
-    return `${el.tagName.toLowerCase()} #${id}: "${text}"`;
-  };
-  const cut = [];
-  const sel = "mjx-container[display], table, pre, img, svg, canvas, video, iframe";
-  for (const el of article.querySelectorAll(sel)) {
-    const r = el.getBoundingClientRect();
-    if (r.width === 0 && r.height === 0) continue;  // hidden (e.g. inside a closed solution)
-    // The nearest box, the element itself included, that does not let content show past its edge.
-    let box = el;
-    while (box !== document.body && getComputedStyle(box).overflowX === "visible") {
-      box = box.parentElement;
-    }
-    const overflow = getComputedStyle(box).overflowX;
-    const edge = box === document.body ? {left: 0, right: innerWidth} : box.getBoundingClientRect();
-    const wider = el.scrollWidth > el.clientWidth + SLACK || r.right > edge.right + SLACK
-      || r.left < edge.left - SLACK;
-    if (wider && overflow !== "auto" && overflow !== "scroll") {
-      cut.push({element: name(el), width: Math.round(Math.max(r.width, el.scrollWidth)), overflow});
-    }
-  }
-  return {pageWidth: document.documentElement.scrollWidth, cut};
-}
-"""
+PHONE_JS = script("book_browser_phone.js", __file__)
 
-IMAGES_JS = r"""
-async () => Promise.all([...document.images].map(async (im) => {
-  im.loading = "eager";
-  try { await im.decode(); } catch (e) { /* an image that cannot decode keeps naturalWidth 0 */ }
-  return {src: (im.currentSrc || im.src).slice(0, 80), width: im.naturalWidth};
-}))
-"""
+IMAGES_JS = script("book_browser_images.js", __file__)
 
 # A player is a range input together with the frame it drives: the nearest ancestor that also holds
 # an image, svg or canvas. Its "frame" is a digest of what that picture shows.
-PLAYERS_JS = r"""
-() => [...document.querySelectorAll("article input[type=range]")].map((input, i) => {
-  let root = input.parentElement;
-  while (root && root.tagName !== "ARTICLE" && !root.querySelector("img, svg, canvas")) {
-    root = root.parentElement;
-  }
-  input.setAttribute("data-player-test", String(i));
-  return {index: i, hasPicture: !!(root && root.tagName !== "ARTICLE"),
-          min: input.min, max: input.max, value: input.value};
-})
-"""
+PLAYERS_JS = script("book_browser_players.js", __file__)
 
-FRAME_JS = r"""
-(i) => {
-  const input = document.querySelector(`[data-player-test="${i}"]`);
-  let root = input.parentElement;
-  while (root && root.tagName !== "ARTICLE" && !root.querySelector("img, svg, canvas")) {
-    root = root.parentElement;
-  }
-  return [...root.querySelectorAll("img, svg, canvas")].map((el) =>
-    el.tagName === "IMG" ? el.currentSrc || el.src
-    : el.tagName === "CANVAS" ? el.toDataURL() : el.outerHTML).join("|");
-}
-"""
+FRAME_JS = script("book_browser_frame.js", __file__)
 
 
 # axe-core on the page as it is now, in one colour theme (pydata-sphinx-theme's data-theme, which
 # its colour-mode button sets): each violated rule with its impact and the elements that violate it.
-AXE_JS = r"""
-async (theme) => {
-  document.documentElement.dataset.theme = theme;
-  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations.map((v) => ({
-    rule: v.id, impact: v.impact, help: v.help,
-    nodes: v.nodes.map((n) => `${n.target.join(" ")}: ${(n.failureSummary || "")
-      .replace(/\s+/g, " ").slice(0, 200)}`),
-  }));
-}
-"""
+AXE_JS = script("book_browser_axe.js", __file__)
 
 
 def _axe(page, width: int) -> list[dict]:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 import test_book_browser as browser_test
-from jupyterlab_driver import CHROMIUM_ARGS
+
+from mdq_support import script
+from mdq_support.jupyterlab_driver import CHROMIUM_ARGS
 
 HTML, SHOTS, CHROMIUM = browser_test.HTML, browser_test.SHOTS, browser_test.CHROMIUM
 PAGES = browser_test.PAGES
@@ -31,15 +33,7 @@ SECONDARY = "#pst-secondary-sidebar-modal"
 
 # Whether a tap at the centre of each element would reach it (nothing drawn over it), after
 # scrolling it into view as a reader's finger would.
-REACHABLE_JS = r"""
-(els) => els.map((el) => {
-  el.scrollIntoView({block: "center"});
-  const r = el.getBoundingClientRect();
-  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-  return {href: el.getAttribute("href"), reachable: !!hit && (hit === el || el.contains(hit)),
-          width: r.width, height: r.height};
-})
-"""
+REACHABLE_JS = script("book_navigation_reachable.js", __file__)
 
 
 def _href(page: str) -> str:

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import jupyterlab_driver as lab_driver  # noqa: E402
-
-from mdq_teach.widgets import labcite  # noqa: E402
+from mdq_lab import cite as labcite  # noqa: E402
+from mdq_support import jupyterlab_driver as lab_driver
+from mdq_support import script
 
 pytestmark = pytest.mark.slow
 
 ROOT = lab_driver.ROOT
+BIB = ROOT / "book" / "references.bib"
 sync_api = pytest.importorskip("playwright.sync_api")
 if not Path(lab_driver.CHROMIUM).exists():
     pytest.skip(
@@ -48,34 +48,7 @@ def _heavy_after(cells, index) -> bool:
 # expression (the values show once the cell has run), or a formula KaTeX (jupyterlab-myst) or
 # MathJax could not typeset (an undefined macro, say), or a {cite} jupyterlab-myst could not resolve
 # (it resolves none: the citations extension of `labsetup` does).
-_RAW_MARKUP_JS = """
-(upto) => {
-  const cells = window.jupyterapp.shell.currentWidget.content.widgets;
-  const found = [];
-  cells.forEach((cell, i) => {
-    if (cell.model.type !== 'markdown' || i > upto) return;
-    const node = cell.node;
-    const text = node.querySelector('.jp-MarkdownOutput, .jp-RenderedMarkdown, .myst');
-    const shown = text ? text.innerText : '';
-    // No JupyterLab extension knows myst-nb's glue roles: it shows their bare key.
-    for (const m of cell.model.sharedModel.getSource().matchAll(/\\{glue:[a-z]*\\}`[^`]*`/g)) {
-      found.push(`cell ${i}: ${m[0]}`);
-    }
-    for (const m of shown.matchAll(/\\{glue[^`]*`[^`]*`|glued\\("[^"]*"\\)/g)) {
-      found.push(`cell ${i}: ${m[0]}`);
-    }
-    const bad = node.querySelectorAll(
-      '.katex-error, mjx-merror, [title*="control sequence"], [title*="parse error"]');
-    for (const e of bad) found.push(`cell ${i}: math error ${e.title || e.textContent}`);
-    for (const e of node.querySelectorAll('[title="Citation Not Found"]')) {
-      found.push(`cell ${i}: Citation Not Found: ${e.textContent}`);
-    }
-    const failed = node.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]');
-    for (const e of failed) found.push(`cell ${i}: {eval} error ${e.textContent.slice(0, 120)}`);
-  });
-  return found;
-}
-"""
+_RAW_MARKUP_JS = script("jupyterlab_raw_markup.js", __file__)
 
 
 def _exercise_controls(page, cell_index) -> list[str]:
@@ -109,10 +82,10 @@ def lab_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab_env(tmp_path_factory):
-    """JupyterLab with the citations extension `make` installs (`labsetup`), built from this
-    checkout's bibliography; JUPYTER_PATH comes before the environment's own copy."""
+    """JupyterLab with the citations extension `make` installs (`mdq_lab.install --bib`), built
+    from this checkout's bibliography; JUPYTER_PATH comes before the environment's own copy."""
     prefix = tmp_path_factory.mktemp("prefix")
-    labcite.install(prefix)
+    labcite.install(prefix, BIB)
     return {"JUPYTER_PATH": str(prefix / "share" / "jupyter")}
 
 
@@ -152,45 +125,13 @@ def test_lab_is_set_up_for_live_figures(browser_page, lab_server):
 
 # Counts the messages by which the page forwards a watched control's value to the explorer
 # (LiveFigure.watch), past ipywidgets' own one-message-in-flight channel.
-_COUNT_FORWARDS_JS = """
-() => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  window.__mdqForwarded = 0;
-  kernel.anyMessage.connect((_, args) => {
-    const data = args.msg.content && args.msg.content.data;
-    if (args.direction === 'send' && args.msg.header.msg_type === 'comm_msg' && data
-        && data.method === 'custom' && data.content && data.content.type === 'controls') {
-      window.__mdqForwarded += 1;
-    }
-  });
-}
-"""
+_COUNT_FORWARDS_JS = script("jupyterlab_count_forwards.js", __file__)
 
 
 # Each citation as a reader sees it, in page order: the text of a lone {cite} or of a group of
 # keys, with what jupyterlab-myst's CSS adds around and between them (brackets, separators), and
 # the key and hover title of each cited work.
-_CITATIONS_JS = """
-() => {
-  const pseudo = (el, which) => {
-    const c = getComputedStyle(el, which).content;
-    return c && c !== 'none' && c !== 'normal' ? JSON.parse(c) : '';
-  };
-  const shown = (el) => {
-    if (el.nodeType === Node.TEXT_NODE) return el.data;
-    if (el.nodeType !== Node.ELEMENT_NODE || getComputedStyle(el).display === 'none') return '';
-    return pseudo(el, '::before') + [...el.childNodes].map(shown).join('') + pseudo(el, '::after');
-  };
-  const nb = window.jupyterapp.shell.currentWidget.content.node;
-  const cites = [...nb.querySelectorAll(
-      '.jp-MarkdownCell .cite-group, .jp-MarkdownCell span[title="Citation Not Found"], '
-      + '.jp-MarkdownCell span.mdq-cite')]
-    .filter(e => e.matches('.cite-group') || !e.parentElement.closest('.cite-group'));
-  const works = [...nb.querySelectorAll('.jp-MarkdownCell span.mdq-cite')]
-    .map(e => [e.dataset.mdqCite, e.title]);
-  return { texts: cites.map(e => shown(e).trim()), works };
-}
-"""
+_CITATIONS_JS = script("jupyterlab_citations.js", __file__)
 _CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
 
 
@@ -199,7 +140,7 @@ def test_citations_read_as_in_the_book(browser_page, lab_root):
     the book's text, "[Ajanthan et al., 2021]", with the full reference on hover."""
     page = browser_page
     name = "01_quantization.md"
-    refs = labcite.citations()
+    refs = labcite.citations(BIB)
     keys = [m[1].split(",") for m in _CITE_ROLE.finditer((lab_root / "book" / name).read_text())]
     assert len(keys) >= 5 and any(len(k) > 1 for k in keys)
     expected = ["[" + ", ".join(refs[k.strip()]["label"] for k in group) + "]" for group in keys]

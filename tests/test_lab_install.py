@@ -18,6 +18,7 @@ from mdq_lab import install as labsetup
 from mdq_lab import manifest as labmanifest
 
 ROOT = Path(__file__).resolve().parents[1]
+BIB = ROOT / "book" / "references.bib"
 # A user's own configuration, which the set-up merges into and must give back unchanged.
 USER_FILES = {
     "etc/jupyter/labconfig/page_config.json": b'{"disabledExtensions": {"their:plugin": true}}',
@@ -55,8 +56,8 @@ def test_uninstall_gives_back_the_prefix_byte_for_byte(tmp_path, start):
     else:
         prefix = _user_prefix(tmp_path)
     before = tree(prefix)
-    labsetup.install(prefix)
-    labsetup.install(prefix)  # make runs it again when its inputs change
+    labsetup.install(prefix, bib=BIB)
+    labsetup.install(prefix, bib=BIB)  # make runs it again when its inputs change
     during = tree(prefix)
     written = {rel.rstrip("/") for rel, _ in labsetup.CHANGES}
     changed = {rel for rel in during if during[rel] != before.get(rel)}
@@ -80,7 +81,7 @@ def test_the_busy_icon_is_disabled_not_locked(tmp_path):
     first start (its migration from 4.0), rewriting the file: then --uninstall would find it
     edited, and the Plugin Manager could not turn the icon back on."""
     prefix = _user_prefix(tmp_path)
-    labsetup.install(prefix, citations=False)
+    labsetup.install(prefix)
     page = json.loads((prefix / "etc/jupyter/labconfig/page_config.json").read_text())
     assert page["lockedExtensions"] == {
         "their:plugin": True, **dict.fromkeys(labsetup.QUIET_PLUGINS, False)}
@@ -96,7 +97,7 @@ def test_the_busy_icon_is_disabled_not_locked(tmp_path):
 def test_uninstall_leaves_a_file_edited_since_and_force_restores_it(tmp_path, capsys):
     prefix = _user_prefix(tmp_path)
     before = tree(prefix)
-    labsetup.install(prefix, citations=False)
+    labsetup.install(prefix)
     page = prefix / "etc/jupyter/labconfig/page_config.json"
     page.write_text('{"edited": "by the teacher"}')
     assert labsetup.main(["--uninstall", "--prefix", str(prefix)]) == 1
@@ -116,7 +117,7 @@ def test_missing_dependencies_are_named_before_anything_is_written(tmp_path, mon
     before = tree(prefix)
     monkeypatch.setattr(labsetup, "_absent", lambda m: m in ("ipykernel", "jupytext"))
     with pytest.raises(labsetup.MissingDependencies) as err:
-        labsetup.install(prefix)
+        labsetup.install(prefix, bib=BIB)
     message = str(err.value)
     assert "nothing was written" in message and labsetup.EXTRA in message
     assert "ipykernel (the kernel" in message and "jupytext (opening" in message
@@ -153,13 +154,13 @@ def test_a_bad_file_to_merge_into_stops_the_setup_before_it_writes(tmp_path):
     (prefix / "etc/jupyter/labconfig/page_config.json").write_text("[1, 2]")
     before = tree(prefix)
     with pytest.raises(ValueError, match="must hold a JSON object"):
-        labsetup.install(prefix)
+        labsetup.install(prefix, bib=BIB)
     assert tree(prefix) == before
 
 
 def test_a_setup_that_fails_while_writing_puts_back_what_it_changed(tmp_path, monkeypatch):
     prefix = _user_prefix(tmp_path)
-    labsetup.install(prefix, citations=False)  # an earlier set-up, kept as it was
+    labsetup.install(prefix)  # an earlier set-up, kept as it was
     before = tree(prefix)
     write, calls = labmanifest.write_state, []
 
@@ -171,7 +172,7 @@ def test_a_setup_that_fails_while_writing_puts_back_what_it_changed(tmp_path, mo
 
     monkeypatch.setattr(labmanifest, "write_state", fail_on_third)
     with pytest.raises(OSError, match="disk full"):
-        labsetup.install(prefix)
+        labsetup.install(prefix, bib=BIB)
     monkeypatch.setattr(labmanifest, "write_state", write)
     assert tree(prefix) == before
     labsetup.uninstall(prefix)
@@ -235,7 +236,7 @@ def test_server_loads_the_extension_and_starts_cleanly_once_the_package_is_gone(
         pytest.skip("jupyter_server is not installed in this environment")
     prefix = tmp_path / "env"
     prefix.mkdir()
-    labsetup.install(prefix, citations=False)
+    labsetup.install(prefix)
     log = _server_log(tmp_path, prefix, str(ROOT))
     assert f"{labsetup.SERVER_EXTENSION} | extension was successfully loaded" in log, log[-3000:]
     # As after `pip uninstall mdq-teach`: mdq_teach cannot be found (here: taken off sys.path and

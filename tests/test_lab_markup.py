@@ -14,6 +14,7 @@ from mdq_teach import glue as glue_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
+BIB = ROOT / "book" / "references.bib"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
@@ -67,10 +68,21 @@ def test_citation_roles_other_than_cite_are_listed():
     assert labmarkup.rewrite(chapter) == chapter
 
 
-def test_setup_without_citations_installs_no_extension(tmp_path):
-    labsetup.main(["--prefix", str(tmp_path), "--no-citations"])
+def test_setup_without_a_bibliography_installs_no_extension_and_says_so(tmp_path, capsys):
+    assert labsetup.main(["--prefix", str(tmp_path)]) == 0
     assert (tmp_path / "share/jupyter/lab/settings/overrides.d/mdq-teach.json").is_file()
     assert not (tmp_path / "share/jupyter/labextensions").exists()
+    out = capsys.readouterr().out
+    assert "No citations extension" in out and "--bib" in out
+    assert "labextensions" not in out
+
+
+def test_setup_with_a_missing_bibliography_stops_before_writing(tmp_path, capsys):
+    prefix = tmp_path / "env"
+    prefix.mkdir()
+    assert labsetup.main(["--prefix", str(prefix), "--bib", str(tmp_path / "absent.bib")]) == 2
+    assert "bib: no file" in capsys.readouterr().err
+    assert not any(prefix.iterdir())
 
 
 @pytest.mark.parametrize(
@@ -109,7 +121,7 @@ def test_environment_is_set_up_for_the_book(tmp_path):
     it byte for byte."""
     from ipykernel.kernelspec import get_kernel_dict
 
-    path = labsetup.install(tmp_path)
+    path = labsetup.install(tmp_path, bib=BIB)
     assert path == tmp_path / "share/jupyter/lab/settings/overrides.d/mdq-teach.json"
     settings = json.loads(path.read_text())
     viewers = settings["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]

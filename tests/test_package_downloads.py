@@ -19,7 +19,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from jupyterlab_driver import CHROMIUM_ARGS
+
+from mdq_support.jupyterlab_driver import CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"

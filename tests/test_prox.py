@@ -409,3 +409,21 @@ def test_tanh_inverse_agrees_with_the_bisection(levels, beta, w):
     # Inside the open range P(theta) = w to roundoff.
     inner = (w > q.levels[0]) & (w < q.levels[-1])
     np.testing.assert_allclose(q._project(theta[inner], beta), w[inner], rtol=0, atol=1e-12)
+
+
+def test_binaryrelax_is_proxquants_l2_prox_one_kernel():
+    """BinaryRelax at beta = 2 tau and ProxQuant's L2 prox of strength tau (toy.prox_w) call one
+    function (maps.shrink_to_nearest_level): bit for bit equal, and equal to the formula they
+    each wrote before."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        levels = np.sort(rng.choice(np.linspace(-2, 2, 41), size=int(rng.integers(2, 6)),
+                                    replace=False))
+        v = rng.normal(size=64) * 3
+        tau = 10 ** rng.uniform(-3, 2)
+        q = maps.round_to_levels(v, levels)
+        pq = toy.prox_w(v, tau, levels, "l2")
+        br = prox.BinaryRelaxQuantizer(levels)(v, 2 * tau)
+        assert np.array_equal(pq, br)
+        assert np.array_equal(pq, (v + 2.0 * tau * q) / (1.0 + 2.0 * tau))
+        assert np.array_equal(br, (v + 2 * tau * q) / (1.0 + 2 * tau))

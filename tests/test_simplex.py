@@ -171,3 +171,35 @@ def test_pgd_step_is_mirror_descent_with_the_euclidean_map():
 def test_bad_input_raises_a_named_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _eg_step_as_written_before(x, g, eta):
+    # simplex.eg_step's own arithmetic before it called maps.exponentiated_gradient.
+    with np.errstate(divide="ignore"):
+        logits = np.log(x) - eta * g
+    logits -= logits.max()
+    w = np.exp(logits)
+    return w / w.sum()
+
+
+def test_eg_step_and_softmax_md_step_are_one_formula():
+    """One EG kernel (maps.exponentiated_gradient) for both: bit for bit the old eg_step, zeros
+    kept at zero; on positive points with beta = 1 the same as maps.Softmax.md_step."""
+    from mdq_teach import maps
+
+    rng = np.random.default_rng(3)
+    for i in range(300):
+        d = int(rng.integers(2, 9))
+        x = rng.dirichlet(np.full(d, rng.uniform(0.05, 3.0)))
+        if i % 4 == 0:
+            x[0] = 0.0
+            x /= x.sum()
+        g = rng.normal(size=d) * 10 ** rng.uniform(-3, 3)
+        eta = 10 ** rng.uniform(-3, 1)
+        new = simplex.eg_step(x, g, eta)
+        assert np.array_equal(new, _eg_step_as_written_before(x, g, eta))
+        if x.min() > 0:
+            softmax = maps.Softmax(np.arange(d, dtype=float)).md_step(x, g, eta, 1.0)
+            assert np.array_equal(new, softmax)
+        else:
+            assert new[0] == 0.0  # exact EG: a zero stays zero (Softmax's floor would regrow it)

@@ -325,3 +325,16 @@ def test_proxquant_clamps_to_the_hull_of_the_levels_unless_told_not_to(form):
             x = prox(x - 0.2 * 2 * (x - 3.0))
             x = min(max(x, -1.0), 1.0) if clip else x
     assert clamped.max() == 1.0 and free.max() > 1.0
+
+
+def test_toy_writes_no_formula_of_its_own_for_the_tanh_projection():
+    """The formulas live in mdq_teach.maps (its kernels); toy calls them."""
+    import inspect
+
+    source = inspect.getsource(toy)
+    assert "np.tanh(" not in source and "np.arctanh(" not in source
+    x = np.linspace(-3, 3, 13)
+    from mdq_teach import maps
+
+    assert np.array_equal(toy.run("md-tanh-s", "quadratic", x, 2.0, 0.1, 3)[0],
+                          maps.tanh_projection(x, 2.0))

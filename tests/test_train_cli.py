@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from mdq_support import bad_input_sweep_train as SWEEP_TRAIN
 from mdq_teach.nn.trainer import main
 
 BASE = ["--dataset", "synthetic", "--arch", "smallconv", "--iterations", "4", "--no-progress",
@@ -176,21 +177,8 @@ def test_default_out_folders_of_runs_differing_in_lr_differ(tmp_path, monkeypatc
 
 
 # -------------------------------------------------------------- the torch part's bad-input sweep
-# benchmarks/bad_input_sweep_train.py holds the cases (its table and these tests never drift apart).
-
-
-def _load_sweep_train():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bad_input_sweep_train.py"
-    spec = importlib.util.spec_from_file_location("bad_input_sweep_train", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SWEEP_TRAIN = _load_sweep_train()
+# mdq_support.bad_input_sweep_train holds the cases (the benchmark's table and these tests never
+# drift apart).
 SWEEP_TRAIN_CASES = SWEEP_TRAIN.cases()
 
 

@@ -1,13 +1,12 @@
 """Bad input raises ValueError naming the argument and its allowed range; nothing returns NaN."""
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
 
+from mdq_support import bad_input_sweep as SWEEP
 from mdq_teach._validate import check_range
 from mdq_teach.bregman import kl
 from mdq_teach.maps import Euclidean, ShiftedTanh, Sigmoid, Softmax, Tanh, get_map
@@ -186,19 +185,9 @@ def test_non_finite_projection_values_fail_the_check_instead_of_crashing():
 
 
 # ------------------------------------------------------------------ the bad-input sweep, as tests
-# benchmarks/bad_input_sweep.py holds the list of bad inputs (so the lead's count and these tests
-# never drift apart); every one must be refused with a ValueError or TypeError naming the argument.
-
-
-def _load_sweep():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bad_input_sweep.py"
-    spec = importlib.util.spec_from_file_location("bad_input_sweep", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SWEEP = _load_sweep()
+# mdq_support.bad_input_sweep holds the list of bad inputs (so the benchmark's count and these
+# tests never drift apart); every one must be refused with a ValueError or TypeError naming the
+# argument.
 SWEEP_CASES = SWEEP.cases()
 LOW_PRECISION_CASES = SWEEP.low_precision_cases()
 

@@ -9,7 +9,8 @@ import pytest
 
 ipywidgets = pytest.importorskip("ipywidgets")
 
-from mdq_teach.widgets import _live, labsetup  # noqa: E402
+from mdq_lab import install as labsetup  # noqa: E402
+from mdq_teach.widgets import _live  # noqa: E402
 from mdq_teach.widgets.projections import projection_explorer  # noqa: E402
 
 
@@ -90,7 +91,7 @@ def test_server_extension_sets_nodelay_and_keeps_a_configured_class():
         ZMQChannelsWebsocketConnection,
     )
 
-    from mdq_teach.widgets import labserver
+    from mdq_lab import server as labserver
 
     calls = []
 

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 
 ipywidgets = pytest.importorskip("ipywidgets")
 
+from mdq_support.explorers import controls, option_values  # noqa: E402
 from mdq_teach import widgets  # noqa: E402
 from mdq_teach.widgets import _live, annealing, projections, quantizer  # noqa: E402
 from mdq_teach.widgets import toy_explorer as toy_widget  # noqa: E402
@@ -29,16 +30,6 @@ def _reset():
     gc.collect()
 
 
-def _controls(box):
-    """(name, widget) for every control of an explorer."""
-    if hasattr(box, "sliders"):
-        return list(box.sliders.items())
-    pairs = [("beta", box.slider)]
-    if hasattr(box, "family"):
-        pairs += [("family", box.family), ("levels", box.levels)]
-    return pairs
-
-
 EXPLORERS = {
     "ch3": lambda **kw: projections.projection_explorer(beta=1.0, **kw),
     "ch5": lambda **kw: annealing.explorer(cap=16.0, eta=0.05, **kw),
@@ -48,7 +39,7 @@ EXPLORERS = {
 
 
 def _other(widget):
-    options = [o[1] if isinstance(o, tuple) else o for o in widget.options]
+    options = option_values(widget)
     i = options.index(widget.value)
     return options[(i + min(3, len(options) - 1)) % len(options)]
 
@@ -59,7 +50,7 @@ def test_every_control_changes_the_picture_and_leaks_no_pyplot_figure(chapter):
     assert plt.get_fignums() == []  # nothing a later cell or the inline backend could draw again
     live = box.live
     assert live.renders == 0  # creation draws once, without an extra event
-    for name, widget in _controls(box):
+    for name, widget in controls(box):
         before = live.widget.value
         widget.value = _other(widget)
         assert live.renders >= 1, name
@@ -73,7 +64,7 @@ def test_layout_is_frozen_after_creation(chapter):
     box = EXPLORERS[chapter](canvas="png")
     positions = [ax.get_position().bounds for ax in box.figure.axes]
     assert box.figure.get_layout_engine() is None or not box.figure.get_constrained_layout()
-    for _, widget in _controls(box):
+    for _, widget in controls(box):
         widget.value = _other(widget)
     assert [ax.get_position().bounds for ax in box.figure.axes] == positions
 
@@ -291,7 +282,7 @@ def test_web_canvas_patches_rebuild_the_figure_pixel_for_pixel(chapter):
     live.widget.observe(lambda change: sent.append(({"type": "frame"}, [change["new"]])), "frame")
     screen = _decode(live.widget.frame).copy()
     assert (live.widget.width, live.widget.height) == screen.shape[1::-1]
-    for _, widget in _controls(box):
+    for _, widget in controls(box):
         widget.value = _other(widget)
     assert any(content["type"] == "patch" for content, _ in sent), "no patch sent"
     for content, buffers in sent:

@@ -11,7 +11,7 @@
     for (const el of document.querySelectorAll("mjx-container[display='true']")) mark(el);
   };
   const start = () => {
-    const typeset = window.MathJax && MathJax.startup && MathJax.startup.promise;
+    const typeset = window.MathJax && MathJax.startup?.promise;
     if (!typeset) return;
     typeset.then(() => {
       for (const el of document.querySelectorAll("mjx-container[display='true']")) {

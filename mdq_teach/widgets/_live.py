@@ -11,7 +11,7 @@ again), so an explorer
   the background through the ``draw_event``;
 - shows the figure on the web canvas (a kernel running and ``anywidget`` installed): the whole
   figure once, then per event only the smallest rectangle of changed pixels, as zlib-compressed
-  RGBA that the page inflates and puts in place (``_WEB_CANVAS_JS`` says why not PNG). (ipympl,
+  RGBA that the page inflates and puts in place (``web_canvas.js`` says why not PNG). (ipympl,
   the fallback, spends 16-50 ms of the page's main thread per image re-encoding its whole canvas;
   in the book build, tests, or a JupyterLab without either, the figure is PNG bytes in an
   ``ipywidgets.Image``.) Either way the figure is not pyplot's, so no later cell and no inline
@@ -41,6 +41,7 @@ import time
 import traceback
 import weakref
 import zlib
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -458,100 +459,9 @@ def apply_browser_state(control, state: dict) -> bool:
     return True
 
 
-# The browser side of the web canvas. The first frame is a PNG; every patch after it is raw RGBA
-# pixels compressed with zlib, inflated in the page (DecompressionStream) and put in place with
-# putImageData, in arrival order. No Blob is involved: Chromium reads a Blob back through its
-# browser process before decoding it, which took 30 ms of every update on this busy machine
-# (createImageBitmap of a PNG), and ipympl 0.10 also re-encodes its whole canvas as a data URL
-# for every image it receives (16-50 ms of the page's main thread).
-_WEB_CANVAS_JS = """
-async function inflate(view) {
-  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-  const input = new ReadableStream({ start(c) { c.enqueue(bytes); c.close(); } });
-  const reader = input.pipeThrough(new DecompressionStream("deflate")).getReader();
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.length;
-  }
-  const out = new Uint8ClampedArray(size);
-  let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
-  return out;
-}
-
-// Forward the watched controls' values at once (LiveFigure.watch), once per model, not per view.
-function initialize({ model }) {
-  const stops = [];
-  const watch = () => {
-    while (stops.length) stops.pop()();
-    for (const ref of model.get("controls") || []) {
-      const id = String(ref).replace(/^IPY_MODEL_/, "");
-      model.widget_manager.get_model(id).then((control) => {
-        for (const key of ["index", "value"]) {
-          const forward = () => {
-            const state = {};
-            state[key] = control.get(key);
-            model.send({ type: "controls", id, state });
-          };
-          control.on(`change:${key}`, forward);
-          stops.push(() => control.off(`change:${key}`, forward));
-        }
-      }).catch((err) => console.error("mdq-teach canvas:", err));
-    }
-  };
-  watch();
-  model.on("change:controls", watch);
-  return () => { while (stops.length) stops.pop()(); model.off("change:controls", watch); };
-}
-
-function render({ model, el }) {
-  const canvas = document.createElement("canvas");
-  canvas.className = "mdq-live-canvas";
-  canvas.style.maxWidth = "100%";
-  canvas.style.height = "auto";
-  canvas.style.display = "block";
-  el.appendChild(canvas);
-  const ctx = canvas.getContext("2d");
-  const size = () => {
-    canvas.width = model.get("width");
-    canvas.height = model.get("height");
-  };
-  size();
-  let chain = Promise.resolve();
-  const then = (work, draw) => {
-    chain = Promise.all([work, chain]).then(([done]) => draw(done))
-      .catch((err) => console.error("mdq-teach canvas:", err));
-  };
-  const onFrame = () => {
-    const png = model.get("frame");
-    if (!png || !png.byteLength) return;
-    then(createImageBitmap(new Blob([png], { type: "image/png" })), (image) => {
-      size();
-      ctx.drawImage(image, 0, 0);
-      image.close();
-    });
-  };
-  const onPatch = (msg, buffers) => {
-    if (!msg || msg.type !== "patch") return;
-    then(inflate(buffers[0]), (pixels) => {
-      ctx.putImageData(new ImageData(pixels, msg.w, msg.h), msg.x, msg.y);
-    });
-  };
-  onFrame();
-  model.on("change:frame", onFrame);
-  model.on("msg:custom", onPatch);
-  model.send({ type: "refresh" });
-  return () => {
-    model.off("change:frame", onFrame);
-    model.off("msg:custom", onPatch);
-  };
-}
-export default { initialize, render };
-"""
+# The browser side of the web canvas (anywidget's ES module), shipped as package data: its
+# header says why patches are raw RGBA, not PNG.
+WEB_CANVAS_JS = Path(__file__).with_name("web_canvas.js")
 
 _web_canvas = []
 
@@ -572,7 +482,7 @@ def _web_canvas_class():
         import traitlets
 
         class WebCanvas(anywidget.AnyWidget):
-            _esm = _WEB_CANVAS_JS
+            _esm = WEB_CANVAS_JS.read_text(encoding="utf-8")
             width = traitlets.Int(0).tag(sync=True)
             height = traitlets.Int(0).tag(sync=True)
             frame = traitlets.Bytes(b"").tag(sync=True)

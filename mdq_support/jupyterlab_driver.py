@@ -1,7 +1,8 @@
 """Drive a real JupyterLab from the project's environment with Debian's Chromium (Playwright).
 
-Shared by ``tests/test_jupyterlab.py`` (does every explorer respond?) and
-``benchmarks/widget_latency_lab.py`` (how fast?). Everything started here is stopped by PID.
+Shared by ``tests/test_jupyterlab.py`` (does every explorer respond?),
+``benchmarks/widget_latency_lab.py`` and ``benchmarks/kernel_roundtrip.py`` (how fast?); the book's
+browser tests take its Chromium flags. Everything started here is stopped by PID.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from mdq_support import script
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -35,65 +38,21 @@ WIDGET_CHAPTERS = {
 }
 
 # A checksum of every canvas and image of the explorer's output: it changes when a pixel does.
-_PIXELS_JS = """
-(el) => {
-  let h = 0;
-  // ipympl stacks a transparent canvas for zoom rectangles on the figure's: read the first only.
-  const c = el.querySelector('canvas');
-  if (c && c.width && c.height) {
-    const d = new Uint32Array(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.buffer);
-    for (let i = 0; i < d.length; i += 2) h = (Math.imul(h, 31) + d[i]) | 0;
-  }
-  for (const img of el.querySelectorAll('img')) {
-    const s = img.currentSrc || img.src;
-    for (let i = 0; i < s.length; i += 7) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
-  }
-  return h;
-}
-"""
+_PIXELS_JS = script("jupyterlab_pixels.js")
 
 # Watches the explorer from the page itself: at every animation frame after something may have
 # drawn (a 2-d canvas call, an image's source set), it compares the pixels with the last ones seen
 # and records when they changed. Reading a whole canvas back costs the page 2-3 ms, which on every
 # frame of a drag would slow what is measured. Times are performance.now() milliseconds.
-_WATCH_JS = """
-(el) => {
-  const pixels = PIXELS;
-  if (!window.__mdqDraws) {
-    window.__mdqDraws = { n: 0 };
-    const P = CanvasRenderingContext2D.prototype;
-    for (const name of ['putImageData', 'drawImage', 'fillRect', 'clearRect']) {
-      const native = P[name];
-      P[name] = function (...args) { window.__mdqDraws.n += 1; return native.apply(this, args); };
-    }
-  }
-  const draws = window.__mdqDraws;
-  const w = { last: pixels(el), changes: [], inputs: [], values: [], stop: false, seen: draws.n };
-  // When a slider's value moved (the values a drag offers the kernel).
-  new MutationObserver(() => { if (!w.stop) w.values.push(performance.now()); })
-    .observe(el, { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
-  // An image (the PNG fallback) changes by its source, and a new canvas may replace the old one.
-  new MutationObserver(() => { draws.n += 1; })
-    .observe(el, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
-  // When the browser delivered the input: the start of "slider to pixels".
-  const note = () => { if (!w.stop) w.inputs.push(performance.now()); };
-  for (const type of ['keydown', 'pointermove', 'change']) {
-    el.addEventListener(type, note, { capture: true });
-  }
-  const tick = () => {
-    if (w.stop) return;
-    if (draws.n !== w.seen) {
-      w.seen = draws.n;
-      const h = pixels(el);
-      if (h !== w.last) { w.last = h; w.changes.push(performance.now()); }
-    }
-    requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
-  window.__mdqWatch = w;
-  return performance.now();
-}
-""".replace("PIXELS", _PIXELS_JS.strip())
+_WATCH_JS = script("jupyterlab_watch.js").replace("PIXELS", _PIXELS_JS.strip())
+_FIRST_CHANGE_JS = script("jupyterlab_first_change.js")
+# The notebook in front: its kernel connected, its cells, running some, idle again, and running
+# code in a new cell below the last.
+_KERNEL_CONNECTED_JS = script("jupyterlab_kernel_connected.js")
+_NOTEBOOK_CELLS_JS = script("jupyterlab_notebook_cells.js")
+_RUN_UPTO_JS = script("jupyterlab_run_upto.js")
+_IDLE_JS = script("jupyterlab_idle.js")
+_RUN_IN_NEW_CELL_JS = script("jupyterlab_run_in_new_cell.js")
 
 
 def free_port() -> int:
@@ -206,22 +165,7 @@ class JupyterLab:
 
 # When each WebSocket message reached the page (performance.now() ms, the newest 2000): the
 # benchmark splits "render done to pixels" into the server's relay and the browser's drawing.
-_WS_ARRIVALS_JS = """
-(() => {
-  const arrivals = [];
-  window.__mdqArrivals = arrivals;
-  const Native = window.WebSocket;
-  window.WebSocket = class extends Native {
-    constructor(...args) {
-      super(...args);
-      this.addEventListener('message', () => {
-        arrivals.push(performance.now());
-        if (arrivals.length > 2000) arrivals.splice(0, 1000);
-      });
-    }
-  };
-})();
-"""
+_WS_ARRIVALS_JS = script("jupyterlab_ws_arrivals.js")
 
 
 def launch_browser(playwright, width: int = 1280, height: int = 900):
@@ -247,22 +191,14 @@ def open_by_double_click(page, relpath: str) -> None:
         item.dblclick()
     page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=60_000)
     page.wait_for_function(
-        """() => { const w = window.jupyterapp.shell.currentWidget;
-                   return w && w.sessionContext && w.sessionContext.session
-                          && w.sessionContext.session.kernel
-                          && w.sessionContext.session.kernel.connectionStatus === 'connected'; }""",
+        _KERNEL_CONNECTED_JS,
         timeout=120_000,
     )
 
 
 def notebook_cells(page) -> list[dict]:
     """Source, type and outputs of every cell of the current notebook (from the model)."""
-    return page.evaluate(
-        """() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => ({
-             type: c.model.type, source: c.model.sharedModel.getSource(),
-             outputs: c.model.type === 'code' ? c.model.outputs.toJSON() : [],
-             count: c.model.type === 'code' ? c.model.executionCount : null }))"""
-    )
+    return page.evaluate(_NOTEBOOK_CELLS_JS)
 
 
 def run_cells(page, upto: int | None = None, timeout_s: float = 600) -> float:
@@ -271,23 +207,18 @@ def run_cells(page, upto: int | None = None, timeout_s: float = 600) -> float:
     if upto is None:
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     else:
-        page.evaluate(
-            """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
-                        nb.activeCellIndex = i + 1 < nb.widgets.length ? i + 1 : i;
-                        return window.jupyterapp.commands.execute(
-                          i + 1 < nb.widgets.length ? 'notebook:run-all-above'
-                                                     : 'notebook:run-all-cells'); }""",
-            upto,
-        )
+        page.evaluate(_RUN_UPTO_JS, upto)
     page.wait_for_function(
-        """() => { const w = window.jupyterapp.shell.currentWidget;
-                   const busy = [...w.content.node.querySelectorAll('.jp-InputPrompt')]
-                                  .some(p => p.textContent.includes('*'));
-                   return !busy && w.sessionContext.session.kernel.status === 'idle'; }""",
+        _IDLE_JS,
         timeout=timeout_s * 1000,
         polling=500,
     )
     return time.monotonic() - start
+
+
+def run_in_new_cell(page, code: str) -> None:
+    """Append a cell with ``code`` below the last one and run it (no wait for its output)."""
+    page.evaluate(_RUN_IN_NEW_CELL_JS, code)
 
 
 def save(page) -> None:
@@ -355,11 +286,7 @@ def step(page, output, kind: str, control, forward=True, timeout_s=10.0) -> dict
     page.wait_for_function(
         "() => window.__mdqWatch.changes.length > 0", timeout=timeout_s * 1000, polling="raf"
     )
-    t_in, t1, origin, arrivals = page.evaluate(
-        """() => { const w = window.__mdqWatch; w.stop = true;
-                   const a = (window.__mdqArrivals || []).filter(t => t <= w.changes[0]);
-                   return [w.inputs[0], w.changes[0], performance.timeOrigin, a.slice(-20)]; }"""
-    )
+    t_in, t1, origin, arrivals = page.evaluate(_FIRST_CHANGE_JS)
     t_in = t_in if t_in is not None else t0
     return {
         "ms": t1 - t_in, "input": origin + t_in, "pixels": origin + t1,
@@ -376,28 +303,7 @@ def time_to_pixels(page, output, kind: str, control, forward=True, timeout_s=10.
 # move to where a hand moving at constant speed would be now. A busy page therefore gets fewer,
 # larger moves (as a real mouse's coalesced events), never a slower hand: the values a drag
 # offers do not depend on how fast this machine (or Playwright's round trips) is.
-_SWEEP_JS = """
-(el, [x0, x1, y, ms]) => new Promise((resolve) => {
-  const fire = (target, type, x) => target.dispatchEvent(new MouseEvent(type, {
-    bubbles: true, cancelable: true, composed: true, view: window, clientX: x, clientY: y,
-    screenX: x, screenY: y, button: 0, buttons: type === 'mouseup' ? 0 : 1,
-  }));
-  // Pressed where a finger would be: on whatever part of the handle is under the point.
-  fire(document.elementFromPoint(x0, y) || el, 'mousedown', x0);
-  const t0 = performance.now();
-  let moves = 0;
-  const frame = () => {
-    const f = Math.min(1, (performance.now() - t0) / ms);
-    fire(document.documentElement, 'mousemove', x0 + f * (x1 - x0));
-    moves += 1;
-    if (f < 1) { requestAnimationFrame(frame); return; }
-    const t1 = performance.now();
-    fire(document.documentElement, 'mouseup', x1);
-    resolve([t0, t1, moves]);
-  };
-  requestAnimationFrame(frame);
-})
-"""
+_SWEEP_JS = script("jupyterlab_sweep.js")
 
 
 def drag(page, output, handle, seconds: float = 1.5) -> dict:

@@ -1,5 +1,6 @@
 """The bad-input sweep of the torch part: the trainer's command line, checkpoints, data files,
-exported networks and the optimizer's rounding (``bad_input_sweep.py`` prints its table).
+exported networks and the optimizer's rounding (``benchmarks/bad_input_sweep.py`` prints its
+table).
 
 Each case damages one thing (a file, a flag, a gradient) in a tiny run on synthetic data or a
 stand-in Fashion-MNIST written here, and is answered in one of four ways:
