@@ -2,6 +2,9 @@
 #   make book   virtual environment + package + data + MathJax (npm), then the executed Jupyter Book
 #               in _build/html
 #   make test   the same set-up and book build, Chromium (apt) for the browser test, then the test suite
+#   make pdf    the same set-up, TeX (apt), then the whole book as one PDF in _build/latex/book.pdf,
+#               and the HTML book again, now linking to it
+#   make test-pdf   make pdf, then tests/test_pdf.py (not part of make test, which stays under 15 min)
 # A second run reuses .venv (rebuilt only when pyproject.toml changes), node_modules (rebuilt only when
 # package-lock.json changes) and the book's execution cache.
 
@@ -60,6 +63,36 @@ book: html
 # page in Chromium.
 test: html $(CHROMIUM)
 	MDQ_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q
+
+# The whole book as one PDF through XeLaTeX (latex section of _config.yml; book/_ext/pdf_book.py).
+# TeX from Debian's packages, installed by the rule when xelatex, latexmk, a package of each of
+# them or the poppler tools (tests/test_pdf.py reads the PDF with them) are missing.
+TEX_PACKAGES := texlive-xetex texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+	fonts-freefont-otf latexmk poppler-utils
+TEX_READY := command -v xelatex && command -v latexmk && command -v pdftotext && command -v pdfimages \
+	&& kpsewhich pgfplots.sty tabulary.sty fncychap.sty && fc-list | grep -q FreeSerif
+PDF := _build/latex/book.pdf
+
+.PHONY: tex pdf test-pdf
+
+tex:
+	@{ $(TEX_READY); } >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEX_PACKAGES); \
+		else \
+			echo "make pdf needs TeX: run 'sudo apt-get install -y --no-install-recommends $(TEX_PACKAGES)'"; \
+			exit 1; \
+		fi; }
+
+# The PDF first (executing the chapters that the cache in _build/.jupyter_cache lacks), then the HTML
+# book from the same cache: its pages link to the PDF, copied into _build/html/_downloads/pdf/.
+pdf: $(LAB_STAMP) $(NPM_STAMP) data tex
+	$(BIN)/jupyter-book build -W -n --keep-going --builder pdflatex .
+	$(MAKE) html
+	@echo "PDF built: $(CURDIR)/$(PDF) ($$(pdfinfo $(PDF) | sed -n 's/^Pages: *//p') pages)"
+
+test-pdf: pdf
+	MDQ_TEST_PDF=1 $(BIN)/python -m pytest -q tests/test_pdf.py
 
 # Python with ruff; every .js file with Biome (pinned in package.json, rules in biome.json).
 lint: $(STAMP) $(NPM_STAMP)
