@@ -22,6 +22,7 @@ WRITTEN_FOR = {
     "jupyter-server": "mdq_lab/server.py (its kernel WebSocket connection class)",
     "jupyterlab-myst": "mdq_lab/cite.js (the DOM of an unresolved {cite})",
     "myst-nb": "book/_ext/glue_eval.py, book/_ext/offline_book.py (glue internals)",
+    "sphinx-exercise": "book/_ext/pdf_book.py (its registry and LaTeX labels of exercises)",
 }
 # Reports of `jupyter labextension list` that are false, and why: the test checks the reason.
 FALSE_REPORTS = {
