@@ -100,7 +100,7 @@ PAGES = sorted(
     p for p in (ROOT / "book").glob("*.md") if p.name not in {"appendix_fidelity.md"}
 )  # the fidelity appendix is the one page that lists the papers' items by their own numbers
 CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n.*?^```$", re.S | re.M)
-CODE_SPAN = re.compile(r"(`+).+?\1", re.S)
+CODE_SPAN = re.compile(r"(?<!`)(`{1,2})(?!`)[^`\n]+?\1(?!`)")  # inline, not a fence
 # a reference to a paper's numbered item ("Eq. 15", "Theorem 2", "Tables 1, 2"), not the book's
 # own numbering ("Eq. 3.2", "Theorem 5.1")
 PAPER_NUMBER = re.compile(
@@ -113,7 +113,7 @@ SIDE_NOTE = "(the paper's "
 def _prose(text: str) -> str:
     """A page's prose: code cells, code spans and `%` comment lines blanked (lines kept)."""
     text = CODE_CELL.sub(lambda m: "\n" * m.group(0).count("\n"), text)
-    text = CODE_SPAN.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    text = CODE_SPAN.sub("", text)
     return re.sub(r"^%.*$", "", text, flags=re.M)
 
 
