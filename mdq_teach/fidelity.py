@@ -282,11 +282,11 @@ def _test_name(test: TestRef) -> str:
 
 
 def _tests_cell(tests: list[TestRef]) -> str:
-    """Up to two tests listed; more in a closed list that says how many."""
+    """One test named; more in a closed list that says how many."""
     if not tests:
         return "(none)"
     names = "<br>".join(_test_name(t) for t in tests)
-    if len(tests) <= 2:
+    if len(tests) == 1:
         return names
     return f"<details><summary>{len(tests)} tests</summary>{names}</details>"
 
@@ -314,7 +314,7 @@ def markdown(table: Table, *, source: str | None = None) -> str:
     One short table per chapter, in the book's order (an item goes with the first section that
     marks it), then the items the book does not cover, each with its reason. A row gives the
     item's id, the paper's number, section and content, the book sections (chapter number and
-    linked title) and the tests, whose names break only at "::" and "_" (more than two tests sit
+    linked title) and the tests, whose names break only at "::" and "_" (two or more tests sit
     in a closed list). Section links are plain HTML anchors (``chapter.html#section``), which
     Sphinx neither checks nor warns about; their targets follow Sphinx's rule for section ids
     (:func:`anchor`).
