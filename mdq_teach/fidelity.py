@@ -267,34 +267,79 @@ def _label(item: Item) -> str:
     return f"({name})"
 
 
-def markdown(table: Table, *, source: str | None = None) -> str:
-    """The table as MyST Markdown: one row per item, sections linked, tests named.
+def _chapter_number(file: str) -> int | None:
+    """4 for "04_closed_form_updates.md"; None for a page that is not a numbered chapter."""
+    m = re.match(r"(\d+)_", file)
+    return int(m.group(1)) if m else None
 
-    Section links are plain HTML anchors (``chapter.html#section``), which Sphinx neither checks
-    nor warns about; their targets follow Sphinx's rule for section ids (:func:`anchor`).
+
+def _test_name(test: TestRef) -> str:
+    """A test's name as HTML code that breaks only after "::" and "_", never inside a word."""
+    text = f"{test.file[:-3]}::{test.name}"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("::", "::<wbr>").replace("_", "_<wbr>").replace(".", ".<wbr>")
+    return f'<code class="mdq-test">{text}</code>'
+
+
+def _tests_cell(tests: list[TestRef]) -> str:
+    """One test named; more in a closed list that says how many."""
+    if not tests:
+        return "(none)"
+    names = "<br>".join(_test_name(t) for t in tests)
+    if len(tests) == 1:
+        return names
+    return f"<details><summary>{len(tests)} tests</summary>{names}</details>"
+
+
+def _section_link(s: Section) -> str:
+    href = s.file[:-3] + ".html" + (f"#{s.anchor}" if s.anchor else "")
+    text = _cell(re.sub(r"\$([^$]*)\$", r"\1", s.title))
+    number = _chapter_number(s.file)
+    prefix = f"Ch. {number}: " if number is not None else ""
+    return f'{prefix}<a href="{href}">{text}</a>'
+
+
+def _group_title(file: str | None, chapter: str) -> str:
+    if file is None:
+        return "**Not covered by the book**"
+    number = _chapter_number(file)
+    title = _cell(re.sub(r"\$([^$]*)\$", r"\1", chapter))
+    link = f'<a href="{file[:-3]}.html">{title}</a>'
+    return f"**Chapter {number}: {link}**" if number is not None else f"**{link}**"
+
+
+def markdown(table: Table, *, source: str | None = None) -> str:
+    """The table as MyST Markdown, grouped by the book chapter that covers each item.
+
+    One short table per chapter, in the book's order (an item goes with the first section that
+    marks it), then the items the book does not cover, each with its reason. A row gives the
+    item's id, the paper's number, section and content, the book sections (chapter number and
+    linked title) and the tests, whose names break only at "::" and "_" (two or more tests sit
+    in a closed list). Section links are plain HTML anchors (``chapter.html#section``), which
+    Sphinx neither checks nor warns about; their targets follow Sphinx's rule for section ids
+    (:func:`anchor`).
     """
-    rows = [
-        "| item | in the paper | book section | checked by |",
-        "|---|---|---|---|",
-    ]
+    head = ["| item | in the paper | book section | checked by |", "|---|---|---|---|"]
+    groups: dict[str | None, tuple[str, list[str]]] = {}
     for item in table.items:
         if source is not None and not item.id.startswith(source + ":"):
             continue
         what = f"**{_label(item)}** ({item.where}): {_cell(item.what)}"
         if not item.covered:
-            rows.append(f"| `{item.id}` | {what} | not covered | {_cell(item.reason)} |")
+            row = f"| `{item.id}` | {what} | not covered | {_cell(item.reason)} |"
+            groups.setdefault(None, ("", []))[1].append(row)
             continue
-        links = []
-        for s in item.sections:
-            href = s.file[:-3] + ".html" + (f"#{s.anchor}" if s.anchor else "")
-            text = _cell(re.sub(r"\$([^$]*)\$", r"\1", s.title))
-            links.append(f'<a href="{href}">{text}</a>')
-        tests = [f"`{t.file[:-3]}::{t.name}`" for t in item.tests]
-        rows.append(
-            f"| `{item.id}` | {what} | {'<br>'.join(links) or '(none)'} "
-            f"| {'<br>'.join(tests) or '(none)'} |"
-        )
-    return "\n".join(rows) + "\n"
+        first = item.sections[0] if item.sections else None
+        key = first.file if first else None
+        links = "<br>".join(_section_link(s) for s in item.sections) or "(none)"
+        row = f"| `{item.id}` | {what} | {links} | {_tests_cell(item.tests)} |"
+        groups.setdefault(key, (first.chapter if first else "", []))[1].append(row)
+    order = sorted(k for k in groups if k is not None) + ([None] if None in groups else [])
+    parts = []
+    for key in order:
+        chapter, rows = groups[key]
+        parts.append(_group_title(key, chapter) + "\n\n" + "\n".join(head + rows) + "\n")
+    return "\n".join(parts)
 
 
 def summary(table: Table) -> str:

@@ -156,13 +156,27 @@ def test_problems_name_every_gap(tree):
 def test_markdown_links_sections_and_states_reasons(tree):
     text = fidelity.markdown(fidelity.build(*tree))
     lines = text.splitlines()
-    assert lines[0].startswith("| item |") and len(lines) == 2 + 4
+    rows = [line for line in lines if line.startswith("| `")]
+    head = "| item | in the paper | book section | checked by |"
+    assert len(rows) == 4 and lines.count(head) == 2
+    # grouped: the chapter the item is in, then the items the book does not cover
+    assert lines[0] == '**Chapter 1: <a href="01_demo.html">A chapter about \\beta</a>**'
+    assert lines.index("**Not covered by the book**") > lines.index(rows[0])
     row = next(line for line in lines if line.startswith("| `md:eq1`"))
-    assert '<a href="01_demo.html#first-section">First section</a>' in row
+    assert 'Ch. 1: <a href="01_demo.html#first-section">First section</a>' in row
     assert "first \\| equation" in row  # a pipe in the text does not split the row
-    assert "`test_demo::test_one`" in row
+    # a test name breaks only after "::" and "_", never inside a word
+    assert '<code class="mdq-test">test_<wbr>demo::<wbr>test_<wbr>one</code>' in row
     assert "| not covered | needs a GPU |" in next(x for x in lines if "md:tab1" in x)
-    assert len(fidelity.markdown(fidelity.build(*tree), source="pc").splitlines()) == 2
+    assert fidelity.markdown(fidelity.build(*tree), source="pc") == ""
+
+
+def test_several_tests_sit_in_a_closed_list(tree):
+    table = fidelity.build(*tree)
+    item = next(i for i in table.items if i.tests)
+    item.tests = [fidelity.TestRef("test_demo.py", f"test_{n}", n) for n in range(2)]
+    row = next(x for x in fidelity.markdown(table).splitlines() if f"`{item.id}`" in x)
+    assert "<details><summary>2 tests</summary>" in row and row.count('class="mdq-test"') == 2
 
 
 @pytest.mark.parametrize(

@@ -288,3 +288,31 @@ The feasible set of {eq}`eq-a` has $d^m$ points."""
     assert "**Definition 1.1 (Quantized training in parameter space)**" in out
     assert "\\tag{1.3}\n$$" in out and "The feasible set of Eq. 1.3 has" in out
     assert "Write the loss [Ajanthan et al., 2021]." in out
+
+
+def test_markdown_a_cell_prints_is_converted_but_glued_values_are_not():
+    # chapter 11's missing() prints an admonition with display(Markdown(...)); the book parses it
+    # as MyST, so the downloaded notebook must show it as plain Markdown too
+    admonition = (
+        "```{admonition} No GPU record yet\n:class: warning\nNothing here is replaced by a CPU "
+        "run, see {eq}`eq-a`. Run\n\n    python scripts/gpu_suite.py run\n```"
+    )
+    printed = nbformat.v4.new_output("display_data", data={"text/markdown": admonition})
+    table = nbformat.v4.new_output("execute_result", data={"text/markdown": "| a |\n|---|\n| 1 |"},
+                                   execution_count=1)
+    glued = glue_output("ch-a", {"text/markdown": "```{note} kept\n```", "text/plain": "x"})
+    cell = nbformat.v4.new_code_cell("missing(...)", outputs=[printed, table, glued])
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    before = json.dumps(nb, sort_keys=True)
+
+    out = plain_notebook(nb, REFS)
+
+    assert json.dumps(nb, sort_keys=True) == before
+    shown = out.cells[0].outputs[0]["data"]["text/markdown"]
+    assert shown.startswith("<div") and "**No GPU record yet**" in shown
+    for myst in ("```{", ":class:", "{eq}"):
+        assert myst not in shown
+    assert "see Eq. 1.3." in shown and "    python scripts/gpu_suite.py run" in shown
+    assert out.cells[0].outputs[1]["data"]["text/markdown"] == "| a |\n|---|\n| 1 |"
+    assert out.cells[0].outputs[2] == glued
+    nbformat.validate(out)

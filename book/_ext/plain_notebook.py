@@ -17,7 +17,8 @@ shows as the book does:
   formatted as the book pastes it (``book/_ext/glue_eval.py``);
 - a code cell that draws a numbered figure gets its caption in a markdown cell after it.
 
-Code cells, their outputs and metadata are left as they are. ``book/_ext/offline_book.py`` applies
+Code cells and their metadata are left as they are; Markdown a cell printed (an admonition, a
+table) is converted like a markdown cell. ``book/_ext/offline_book.py`` applies
 this to the notebook each chapter page offers for download.
 """
 
@@ -486,6 +487,8 @@ def plain_notebook(
         if cell.cell_type == "markdown":
             source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
             cell.source = converter.markdown(source)
+        elif cell.cell_type == "code":
+            _plain_outputs(cell, converter)
         cells.append(cell)
         figure = _figure(cell) if cell.cell_type == "code" else None
         if figure is not None:
@@ -500,6 +503,21 @@ def plain_notebook(
     if problems is not None:
         problems.extend(converter.problems)
     return nb
+
+
+def _plain_outputs(cell, converter: PlainConverter) -> None:
+    """The Markdown a code cell printed (``display(Markdown(...))``), converted as a markdown cell
+    is: the book parses it as MyST (``nb_render_markdown_format: myst``), so it may hold an
+    admonition, a role or a labelled equation. Glued values (scrapbook outputs) stay as recorded."""
+    for out in cell.get("outputs", []):
+        data = out.get("data")
+        if not isinstance(data, Mapping) or "text/markdown" not in data:
+            continue
+        if "scrapbook" in out.get("metadata", {}):
+            continue
+        text = data["text/markdown"]
+        text = text if isinstance(text, str) else "".join(text)
+        data["text/markdown"] = converter.markdown(text)
 
 
 def _markdown_cell(source: str, near: str | None, what: str) -> nbformat.NotebookNode:

@@ -149,21 +149,23 @@ def ranking(records, arch: str = "resnet18", kind: str = "binary") -> list[dict]
 
 
 def ranking_markdown(records, arch: str = "resnet18", kind: str = "binary", tables=None) -> str:
-    """:func:`ranking` as a table, with the paper's CIFAR-10 value and rank for each method."""
+    """:func:`ranking` as a table, with each method's rank in the paper's CIFAR-10 table.
+
+    The paper's accuracies themselves are in :func:`grid_markdown`, which the chapter shows just
+    before: each of the paper's numbers appears once in the book."""
     tables = tables or paper_tables()
     table = "1" if kind == "binary" else "5"
     rows = ranking(records, arch, kind)
     paper = {r["method"]: paper_value(tables, table, r["method"], "cifar10", arch) for r in rows}
     known = sorted((v for v in paper.values() if v is not None), reverse=True)
     lines = ["| rank | method | mean test accuracy (%) | sd | min – max | seeds | points below "
-             "float | paper, CIFAR-10 (%) | paper rank |", "|---" * 9 + "|"]
+             "float | paper rank (CIFAR-10) |", "|---" * 8 + "|"]
     for i, r in enumerate(rows, 1):
         pv = paper[r["method"]]
         lines.append(
             f"| {i} | {LABEL[r['method']]} | {r['mean']:.2f} | {r['sd']:.2f} | "
             f"{r['min']:.2f} – {r['max']:.2f} | {r['n']} | "
             + ("—" if r["gap"] is None else f"{r['gap']:.2f}") + " | "
-            + ("—" if pv is None else f"{pv:.2f}") + " | "
             + ("—" if pv is None else str(known.index(pv) + 1)) + " |"
         )
     return "\n".join(lines)
