@@ -126,7 +126,7 @@ def test_citations_read_as_in_the_book_with_a_reference_list(page):
         return
     last = nb.cells[-1]
     assert last.cell_type == "markdown" and last.source.startswith("## References"), page
-    cites = citations()
+    cites = citations(ROOT / "book" / "references.bib")
     text = "\n".join(cell.get_text() for cell in _rendered(page))
     for key in keys:
         assert f"[{cites[key]['label']}]" in last.source, f"{page}: {key} not in References"

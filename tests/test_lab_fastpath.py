@@ -1,6 +1,6 @@
 """What makes a drag fluent in JupyterLab, tested without a browser: the page's forwarded control
-values (``LiveFigure.watch``, ``apply_browser_state``), the server extension (``labserver``) and
-the page configuration ``labsetup`` writes. ``tests/test_jupyterlab.py`` checks them in a real
+values (``LiveFigure.watch``, ``apply_browser_state``), the server extension (``mdq_lab.server``)
+and the page configuration ``mdq_lab.install`` writes. ``tests/test_jupyterlab.py`` checks them in a real
 JupyterLab."""
 
 import json
@@ -142,7 +142,7 @@ def test_setup_writes_server_and_page_config_and_keeps_what_was_there(tmp_path):
     page = labsetup.page_config_path(tmp_path)
     page.parent.mkdir(parents=True)
     page.write_text(json.dumps({"disabledExtensions": {"other:plugin": True}, "x": 1}))
-    labsetup.install(tmp_path, citations=False)
+    labsetup.install(tmp_path)
     config = json.loads(page.read_text())
     assert config["x"] == 1
     assert config["disabledExtensions"] == {
@@ -158,11 +158,11 @@ def test_setup_writes_server_and_page_config_and_keeps_what_was_there(tmp_path):
     assert c.ServerApp.jpserver_extensions == {"mdq_lab.server": True}
     # Idempotent; and the older list form of disabledExtensions is kept too.
     page.write_text(json.dumps({"disabledExtensions": ["old:plugin"]}))
-    labsetup.install(tmp_path, citations=False)
-    labsetup.install(tmp_path, citations=False)
+    labsetup.install(tmp_path)
+    labsetup.install(tmp_path)
     assert json.loads(page.read_text())["disabledExtensions"] == {
         "old:plugin": True, **{p: True for p in labsetup.QUIET_PLUGINS}
     }
     page.write_text("[1, 2]")
     with pytest.raises(ValueError, match="must hold a JSON object"):
-        labsetup.install(tmp_path, citations=False)
+        labsetup.install(tmp_path)
