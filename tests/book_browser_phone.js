@@ -23,5 +23,15 @@
       cut.push({element: name(el), width: Math.round(Math.max(r.width, el.scrollWidth)), overflow});
     }
   }
-  return {pageWidth: document.documentElement.scrollWidth, cut};
+  // Every box in the article that scrolls sideways says so before it is touched: mdq-book.js marks
+  // it and mdq-book.css shades (box-shadow) or fades (mask-image) the edge that hides more.
+  const uncued = [];
+  for (const el of article.querySelectorAll("*")) {
+    const style = getComputedStyle(el);
+    if (style.overflowX !== "auto" && style.overflowX !== "scroll") continue;
+    if (el.scrollWidth <= el.clientWidth + SLACK || el.getClientRects().length === 0) continue;
+    const cue = style.boxShadow !== "none" || (style.maskImage || "none") !== "none";
+    if (!cue) uncued.push({element: name(el), hidden: el.scrollWidth - el.clientWidth});
+  }
+  return {pageWidth: document.documentElement.scrollWidth, cut, uncued};
 }

@@ -127,8 +127,13 @@ def test_phone_hamburger_opens_the_chapter_list_and_a_tap_moves_to_a_chapter(chr
         # the shade beside the list closes it
         _tap_beside(page, PRIMARY)
         page.wait_for_function("(s) => !document.querySelector(s)?.open", arg=PRIMARY)
+        # the theme moves the list back on the dialog's "close" event, a task after it closes
+        # (an empty sidebar is off-screen at once, so wait for the links, not only the box)
+        page.wait_for_function(
+            "([s, n]) => document.querySelectorAll(s).length >= n",
+            arg=["#pst-primary-sidebar a.reference.internal", len(chapters)],
+        )
         _wait_off_screen(page, "#pst-primary-sidebar")
-        assert page.locator("#pst-primary-sidebar a.reference.internal").count() >= len(chapters)
 
         # open it again and tap a chapter
         toggle.tap()
@@ -235,3 +240,33 @@ def test_desktop_hamburger_collapses_and_restores_the_sidebar(chromium, server):
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_search_results_quote_text_not_tex(chromium, server):
+    """Searching for a word the chapters put beside formulas: every result is listed with a few
+    lines of its page, and none of those lines shows TeX (mdq-book.js takes formulas out)."""
+    context, page, errors = _open(chromium, server, "search", DESKTOP, touch=False)
+    try:
+        page.goto(f"{server}/search.html?q=projection", wait_until="load")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#search-results li p.context').length > 3",
+            timeout=60_000,
+        )
+        # snippets arrive one page fetch at a time; wait until the list stops growing
+        page.wait_for_function(
+            "() => !document.querySelector('#search-results .search-summary')"
+            "?.textContent.includes('Preparing')",
+            timeout=60_000,
+        )
+        page.wait_for_timeout(500)
+        snippets = page.eval_on_selector_all(
+            "#search-results li p.context", "els => els.map(e => e.textContent)"
+        )
+        page.screenshot(path=str(SHOTS / "search_projection.png"))
+    finally:
+        context.close()
+    tex = re.compile(r"\\\(|\\\)|\\\[|\\\]|\\[a-zA-Z]+\b|\$\$")
+    raw = [s[:120] for s in snippets if tex.search(s)]
+    assert len(snippets) > 3, snippets
+    assert not raw, f"{len(raw)} of {len(snippets)} search snippets show TeX: {raw}"
+    assert not errors, errors

@@ -1,7 +1,7 @@
 """What makes a drag fluent in JupyterLab, tested without a browser: the page's forwarded control
-values (``LiveFigure.watch``, ``apply_browser_state``), the server extension (``mdq_lab.server``)
-and the page configuration ``mdq_lab.install`` writes. ``tests/test_jupyterlab.py`` checks them in a real
-JupyterLab."""
+values (``LiveFigure.watch``, ``apply_browser_state``), the server extension
+(``mdq_lab.server``) and the page configuration ``mdq_lab.install`` writes.
+``tests/test_jupyterlab.py`` checks them in a real JupyterLab."""
 
 import json
 

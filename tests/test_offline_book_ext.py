@@ -85,3 +85,19 @@ def test_mathjax_is_pinned_and_served_locally():
     assert config["nb_ipywidgets_js"] == {}
     macros = config["mathjax3_config"]["tex"]["macros"]
     assert {"R", "sign", "argmin", "prox"} <= set(macros)
+
+
+def test_thebe_scripts_leave_the_page_and_the_others_stay():
+    from sphinx.builders.html._assets import _JavaScript
+
+    scripts = [
+        _JavaScript("_static/doctools.js"),
+        _JavaScript("_static/sphinx-thebe.js", async_="async"),
+        _JavaScript(None, body='const THEBE_JS_URL = "https://unpkg.com/thebe"'),
+        _JavaScript("_static/mdq-book.js"),
+    ]
+    context = {"script_files": scripts}
+    offline_book.drop_thebe(None, "book/index", "page.html", context, None)
+    assert [js.filename for js in context["script_files"]] == [
+        "_static/doctools.js", "_static/mdq-book.js"
+    ]

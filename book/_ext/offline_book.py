@@ -30,14 +30,11 @@ logger = logging.getLogger(__name__)
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MATHJAX_PACKAGE = Path("node_modules", "mathjax", "es5")
-MATHJAX_ENTRY = "tex-chtml.js"
-# Everything tex-chtml.js loads on demand (TeX extensions by autoload, CHTML fonts, menu, a11y),
-# but not the other combined bundles, the 4 MB speech-rule engine the default page never asks for,
-# nor latest.js (a loader that fetches MathJax from a CDN).
-MATHJAX_SKIP = (
-    "sre", "latest.js", "node-main.js", "mml-*.js", "tex-mml-*.js", "tex-svg*.js",
-    "tex-chtml-full*.js", "*.map",
-)
+MATHJAX_ENTRY = "startup.js"
+# The loader and every component it may load (TeX input and its extensions by autoload, CHTML
+# output and fonts, a11y), but none of the combined bundles, not the 4 MB speech-rule engine the
+# pages never ask for, nor latest.js (a loader that fetches MathJax from a CDN).
+MATHJAX_SKIP = ("sre", "latest.js", "node-main.js", "mml-*.js", "tex-*.js", "*.map")
 # Notebook metadata meaningful only to jupytext or myst-nb; a downloaded notebook stands alone.
 DROP_NB_METADATA = ("jupytext", "source_map", "widgets")
 
@@ -236,7 +233,8 @@ def drop_thebe(app: Sphinx, pagename: str, templatename, context, doctree) -> No
     context["script_files"] = [
         js
         for js in scripts
-        if not str(js).endswith("sphinx-thebe.js")
+        # Sphinx 7.4's str() of a script is its repr; the file name is .filename (None for a body)
+        if not str(getattr(js, "filename", js) or "").endswith("sphinx-thebe.js")
         and "THEBE_JS_URL" not in getattr(js, "attributes", {}).get("body", "")
     ]
 
