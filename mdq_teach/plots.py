@@ -43,12 +43,32 @@ BOOK_STYLE = {
     "lines.linewidth": 1.8,
     "axes.prop_cycle": plt.cycler(color=list(OKABE_ITO)),
     "image.cmap": "viridis",
+    # SVG text stays text (<text> elements in the font named here, not paths): sharp at any zoom,
+    # searchable, and measurable by tests/test_book_figures.py. The salt keeps the ids of a
+    # figure's clip paths the same from one run to the next.
+    "svg.fonttype": "none",
+    "svg.hashsalt": "mdq-teach",
 }
+
+# The formats a chapter's figure is written in: the HTML book shows the SVG (myst-nb's priority for
+# the html builder has no application/pdf) and the PDF book includes the PDF (LaTeX cannot include
+# SVG; the latex builder's priority starts with application/pdf).
+FIGURE_FORMATS = ("svg", "pdf")
 
 
 def use_book_style() -> None:
-    """Set the book's matplotlib style (sizes legible in the rendered page, the Okabe-Ito cycle)."""
+    """Set the book's matplotlib style (sizes legible in the rendered page, the Okabe-Ito cycle)
+    and, in a notebook with the inline backend, the formats of its figures (``FIGURE_FORMATS``)."""
     plt.rcParams.update(BOOK_STYLE)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the book's extra
+        return
+    shell = get_ipython()
+    if shell is not None and "inline" in str(plt.get_backend()).lower():
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats(*FIGURE_FORMATS)
 
 
 def sci(value: float, digits: int = 2) -> str:
