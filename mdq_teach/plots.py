@@ -71,6 +71,60 @@ def use_book_style() -> None:
         set_matplotlib_formats(*FIGURE_FORMATS)
 
 
+# A method looks the same in every figure of the book, and is told apart from the others without
+# colour (in print, with a colour-vision deficiency): its own marker, and a line style. Colours go
+# by family (the PQ variants orange, MD-tanh vermillion, MD-softmax purple, ProxConnect sky blue).
+METHOD_STYLES = {
+    "float": ("#000000", "x", ":"),
+    "bc": ("#0072B2", "s", "-"),
+    "pq": ("#E69F00", "^", "--"),
+    "pq-l1": ("#E69F00", "<", "-."),
+    "pq-l2": ("#E69F00", ">", ":"),
+    "pmf": ("#009E73", "D", "-."),
+    "gd-tanh": ("#009E73", "*", ":"),
+    "md-tanh": ("#D55E00", "v", "--"),
+    "md-tanh-s": ("#D55E00", "o", "-"),
+    "md-softmax": ("#CC79A7", "X", "--"),
+    "md-softmax-s": ("#CC79A7", "P", "-"),
+    "proxconnect": ("#56B4E9", "h", "-"),
+    "proxconnect-linear": ("#56B4E9", "p", "-."),
+    "proxconnect-binaryrelax": ("#56B4E9", "d", "--"),
+    "proxconnect-tanh": ("#56B4E9", "8", ":"),
+}
+# Series that are not methods (the caps of an annealing schedule, quantizers): the i-th series.
+SERIES_STYLES = (
+    ("C0", "o", "-"),
+    ("C1", "s", "--"),
+    ("C2", "^", "-."),
+    ("C3", "D", ":"),
+    ("C4", "v", "-"),
+    ("C5", "P", "--"),
+    ("C6", "X", "-."),
+    ("C7", "*", ":"),
+)
+
+
+def method_style(method: str | int) -> dict:
+    """Colour, marker and line style of a method: ``plot(..., **method_style("md-tanh-s"))``.
+
+    ``method`` is a method string (``"md-tanh-s"``), its display name (``"MD-tanh-S"``, see
+    ``mdq_teach.tables.METHOD_NAMES``), or an int ``i`` for the i-th of series that are not
+    methods (any int; the styles repeat after ``len(SERIES_STYLES)``). The same method gets the
+    same style in every figure, and no two methods share their marker and line style."""
+    if isinstance(method, (int, np.integer)) and not isinstance(method, bool):
+        color, marker, linestyle = SERIES_STYLES[int(method) % len(SERIES_STYLES)]
+    else:
+        from mdq_teach.tables import METHOD_NAMES
+
+        by_display = {v.lower(): k for k, v in METHOD_NAMES.items()}
+        key = str(method).strip().lower()
+        key = by_display.get(key, key)
+        if key not in METHOD_STYLES:
+            raise ValueError(f"no style for method {method!r}; methods: {sorted(METHOD_STYLES)}")
+        color, marker, linestyle = METHOD_STYLES[key]
+    return {"color": color, "marker": marker, "linestyle": linestyle}
+
+
 def sci(value: float, digits: int = 2) -> str:
     """A number for prose, ``4.4 × 10³`` in plain Unicode (no math markup), never ``4.4e+03``.
 

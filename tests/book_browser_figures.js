@@ -1,0 +1,64 @@
+// Every figure of the page at the size it is shown now: each SVG (an <img> whose source is an SVG
+// file, or an <svg> in a cell output) is loaded into the page as a document of its own, drawn at
+// the displayed width and height, and each of its <text> elements measured: its box in CSS px and
+// the size of its text at that scale (the text's own size and, for the smaller runs of math text,
+// sub- and superscripts, the smallest).
+async () => {
+  const article = document.querySelector("article.bd-article") || document.querySelector("main");
+  const imgs = [...article.querySelectorAll("img")].filter((im) =>
+    /\.svg(\?|#|$)/i.test(im.currentSrc || im.src));
+  const inline = [...article.querySelectorAll(".cell_output svg, figure svg")].filter(
+    (el) => !el.parentElement.closest("svg"));
+  const figures = [];
+  for (const im of imgs) {
+    im.loading = "eager";
+    try { await im.decode(); } catch (_e) { /* a broken image is test_book_browser's finding */ }
+  }
+  const label = (el) => {
+    const fig = el.closest("figure[id], .cell[id], section[id]");
+    const caption = el.closest("figure")?.querySelector("figcaption")?.textContent || "";
+    const alt = el.getAttribute("alt") || "";
+    return {id: fig?.id || "", text: (caption || alt).replace(/\s+/g, " ").trim().slice(0, 70)};
+  };
+  const host = document.createElement("div");
+  host.style.cssText = "position:absolute;left:0;top:0;visibility:hidden;pointer-events:none";
+  document.body.appendChild(host);
+  const parser = new DOMParser();
+  const sources = [
+    ...imgs.map((el) => ({el, src: el.currentSrc || el.src})),
+    ...inline.map((el) => ({el, src: ""})),
+  ];
+  for (const [index, {el, src}] of sources.entries()) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;  // hidden (e.g. inside a closed solution)
+    const markup = src ? await (await fetch(src)).text() : el.outerHTML;
+    const svg = parser.parseFromString(markup, "image/svg+xml").documentElement;
+    if (svg.tagName.toLowerCase() !== "svg") continue;
+    const copy = document.importNode(svg, true);
+    copy.setAttribute("width", `${r.width}px`);
+    copy.setAttribute("height", `${r.height}px`);
+    host.replaceChildren(copy);
+    const origin = copy.getBoundingClientRect();
+    const texts = [];
+    for (const t of copy.querySelectorAll("text")) {
+      const content = (t.textContent || "").replace(/\s+/g, " ").trim();
+      if (!content) continue;
+      const m = t.getScreenCTM();
+      const scale = Math.hypot(m.a, m.b);  // CSS px per user unit (matplotlib rotates, not skews)
+      const runs = [t, ...t.querySelectorAll("tspan")].filter((s) =>
+        [...s.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.nodeValue.trim()));
+      const sizes = runs.map((s) => parseFloat(getComputedStyle(s).fontSize) * scale);
+      const b = t.getBoundingClientRect();
+      texts.push({
+        text: content.slice(0, 40),
+        size: Math.max(...sizes),
+        smallest: Math.min(...sizes),
+        box: [b.left - origin.left, b.top - origin.top, b.width, b.height],
+      });
+    }
+    figures.push({index, src: src.split("/").pop().slice(0, 60), ...label(el),
+                  width: Math.round(r.width), height: Math.round(r.height), texts});
+  }
+  host.remove();
+  return figures;
+}
