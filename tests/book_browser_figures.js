@@ -7,8 +7,9 @@ async () => {
   const article = document.querySelector("article.bd-article") || document.querySelector("main");
   const imgs = [...article.querySelectorAll("img")].filter((im) =>
     /\.svg(\?|#|$)/i.test(im.currentSrc || im.src));
+  // not the icons of buttons and links (a copy button's, 24 px)
   const inline = [...article.querySelectorAll(".cell_output svg, figure svg")].filter(
-    (el) => !el.parentElement.closest("svg"));
+    (el) => !el.parentElement.closest("svg, button, a, .copybtn"));
   const figures = [];
   for (const im of imgs) {
     im.loading = "eager";
@@ -47,13 +48,23 @@ async () => {
       const scale = Math.hypot(m.a, m.b);  // CSS px per user unit (matplotlib rotates, not skews)
       const runs = [t, ...t.querySelectorAll("tspan")].filter((s) =>
         [...s.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.nodeValue.trim()));
+      if (!runs.length) continue;
       const sizes = runs.map((s) => parseFloat(getComputedStyle(s).fontSize) * scale);
-      const b = t.getBoundingClientRect();
+      // The box of the runs that hold text: matplotlib's math text is one <text> of positioned
+      // <tspan>s, and the white space between them (never seen) would widen the text's own box.
+      const boxes = runs.map((s) => s.getBoundingClientRect());
+      const left = Math.min(...boxes.map((b) => b.left));
+      const top = Math.min(...boxes.map((b) => b.top));
+      const right = Math.max(...boxes.map((b) => b.right));
+      const bottom = Math.max(...boxes.map((b) => b.bottom));
+      const own = (s) => [...s.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE)
+        .map((n) => n.nodeValue.trim()).join("");
       texts.push({
-        text: content.slice(0, 40),
+        text: (runs.map(own).join("") || content).slice(0, 40),
         size: Math.max(...sizes),
         smallest: Math.min(...sizes),
-        box: [b.left - origin.left, b.top - origin.top, b.width, b.height],
+        rotated: Math.abs(m.b) > 1e-6,
+        box: [left - origin.left, top - origin.top, right - left, bottom - top],
       });
     }
     figures.push({index, src: src.split("/").pop().slice(0, 60), ...label(el),

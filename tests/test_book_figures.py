@@ -6,8 +6,9 @@ matplotlib figures are SVG whose text is <text>, see ``mdq_teach.plots.use_book_
 at the size the page shows it, and each of its texts is measured (tests/book_browser_figures.js).
 
 A figure fails when
-- two of its texts overlap (their boxes share more than ``OVERLAP_PX`` in both directions): a title
-  on a title, a legend over tick labels;
+- two of its texts overlap (their boxes share more than ``OVERLAP_PX`` each way: a legend over
+  tick labels), or two texts on one line run into each other (less than ``GAP_PX`` apart: two
+  panel titles that read as one);
 - a text is smaller than ``MIN_TEXT_PX`` CSS px at the size shown: 7 px on a phone, where the
   figure is scaled down to the 390 px page's column, and 9 px at 1280 px. Sub- and superscripts of
   math text (10⁻² on a log axis) may be ``SCRIPT_RATIO`` of that, as MathJax sets them in the prose
@@ -31,8 +32,11 @@ VIEWS = {WIDTH: browser_test.HEIGHT, PHONE_WIDTH: browser_test.PHONE_HEIGHT}
 # The smallest text, in CSS px at the size the figure is shown, per page width.
 MIN_TEXT_PX = {WIDTH: 9.0, PHONE_WIDTH: 7.0}
 SCRIPT_RATIO = 0.7
-# Two text boxes that share at most this many CSS px (in width or in height) touch, not overlap.
+# Two text boxes that share at most this many CSS px each way touch, not overlap (a glyph cell is a
+# little taller than matplotlib's line pitch). Two horizontal texts that share half the height of
+# the smaller are on one line, and need GAP_PX between them.
 OVERLAP_PX = 1.0
+GAP_PX = 2.0
 
 FIGURES_JS = script("book_browser_figures.js", __file__)
 
@@ -83,7 +87,8 @@ def _overlaps(texts: list[dict]) -> list[tuple[str, str]]:
         (ax, ay, aw, ah), (bx, by, bw, bh) = a["box"], b["box"]
         dx = min(ax + aw, bx + bw) - max(ax, bx)
         dy = min(ay + ah, by + bh) - max(ay, by)
-        if dx > OVERLAP_PX and dy > OVERLAP_PX:
+        one_line = not (a["rotated"] or b["rotated"]) and dy > 0.5 * min(ah, bh)
+        if (dx > OVERLAP_PX and dy > OVERLAP_PX) or (one_line and dx > -GAP_PX):
             pairs.append((a["text"], b["text"]))
     return pairs
 
@@ -172,7 +177,7 @@ def test_the_measurement_finds_overlaps_and_small_text(chromium):
     svg = (
         '<svg xmlns="http://www.w3.org/2000/svg" width="360" height="72" viewBox="0 0 720 144">'
         '<text x="10" y="40" style="font-size: 16px">left title</text>'
-        '<text x="60" y="44" style="font-size: 16px">right title</text>'
+        '<text x="30" y="44" style="font-size: 16px">right title</text>'
         '<text x="300" y="100" style="font-size: 5px">tiny</text>'
         '<text x="500" y="100" style="font-size: 16px">10<tspan style="font-size: 8px">2</tspan>'
         "</text></svg>"
