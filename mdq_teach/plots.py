@@ -29,10 +29,13 @@ OKABE_ITO = (
     "#F0E442",  # yellow
 )
 
-# A figure is drawn at 100 dpi and shown at most about 740 px wide (the text column at 1280 px), so
-# a 10-inch figure is scaled by about 0.74: these sizes keep its smallest text near 9 px on screen.
+# A figure is shown at its own size, at most the text column: about 740 px at 1280 px, and about
+# 360 px on a phone (390 px), where a 6.5-inch SVG figure (624 px) is scaled by about 0.58. So the
+# book's figures are at most 6.5 inches wide (several panels go in rows, not in one wide row), and
+# their smallest text, 10 pt, is still 7.6 px on a phone (tests/test_book_figures.py measures it).
 BOOK_STYLE = {
     "figure.dpi": 100,
+    "figure.figsize": (6.5, 4.0),
     "font.size": 12.0,
     "axes.titlesize": 12.0,
     "axes.labelsize": 12.0,
@@ -178,18 +181,23 @@ def projection_panels(
         raise ValueError(f"margin must be in (0, 0.5), got {margin}")
     x_tilde = np.linspace(-span, span, n)
     x = _interior(m.domain, n, margin)
-    fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.3), layout="constrained")
+    # two rows of two: the three panels and the legend, legible in a phone's column
+    fig, grid = plt.subplots(2, 2, figsize=(6.5, 5.4), layout="constrained")
+    axes, key = grid.flat[:3], grid.flat[3]
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, betas.size))  # ordered: light = large beta
-    for beta, color in zip(betas, colors, strict=True):
+    for i, (beta, color) in enumerate(zip(betas, colors, strict=True)):
         label = rf"$\beta={beta:g}$"
-        axes[0].plot(x_tilde, m.project(x_tilde, beta), color=color, label=label)
-        axes[1].plot(x, m.inverse(x, beta), color=color, label=label)
-        axes[2].plot(x, m.potential(x, beta), color=color, label=label)
+        # a line style per beta as well, so that the curves differ without colour
+        style = dict(color=color, ls=SERIES_STYLES[i % len(SERIES_STYLES)][2], label=label)
+        axes[0].plot(x_tilde, m.project(x_tilde, beta), **style)
+        axes[1].plot(x, m.inverse(x, beta), **style)
+        axes[2].plot(x, m.potential(x, beta), **style)
     axes[0].set(xlabel=r"$\tilde x$", ylabel=r"$x = P_\beta(\tilde x)$", title="projection")
     axes[1].set(xlabel=r"$x$", ylabel=r"$P_\beta^{-1}(x)$", title="inverse")
     axes[2].set(xlabel=r"$x$", ylabel=r"$\Phi_\beta(x)$", title="mirror map")
     axes[1].set_ylim(-span, span)
-    axes[0].legend(fontsize="small")
+    key.axis("off")
+    key.legend(*axes[0].get_legend_handles_labels(), loc="center")
     for ax in axes:
         ax.grid(alpha=0.3)
     if title:
@@ -252,11 +260,15 @@ def convergence_curves(
             raise ValueError(f"curve {name!r} must be 1-D, got shape {y.shape}")
         if logy and np.any(y < 0):
             raise ValueError(f"curve {name!r} has negative values, which a log axis cannot show")
-        ax.plot(np.arange(y.size), y, color=f"C{i}", label=name)
+        # its colour and marker tell a curve apart; its bound is dashed, in the same colour
+        style = method_style(i)
+        ax.plot(np.arange(y.size), y, color=style["color"], marker=style["marker"],
+                markevery=max(1, y.size // 8), ms=5, label=name)  # fmt: skip
         if name in bounds:
             b = np.asarray(bounds[name], dtype=float)
             ax.plot(
-                np.arange(1, b.size + 1), b, color=f"C{i}", ls="--", lw=1, label=f"{name}: bound"
+                np.arange(1, b.size + 1), b, color=style["color"], ls="--", lw=1,
+                label=f"{name}: bound",
             )
     if logy:
         ax.set_yscale("log")
