@@ -75,24 +75,25 @@ def use_book_style() -> None:
 
 
 # A method looks the same in every figure of the book, and is told apart from the others without
-# colour (in print, with a colour-vision deficiency): its own marker, and a line style. Colours go
-# by family (the PQ variants orange, MD-tanh vermillion, MD-softmax purple, ProxConnect sky blue).
+# colour (in print, with a colour-vision deficiency): its own marker, and a line style. Seven
+# colours for fifteen methods: the methods one figure draws together (chapter 7's four, chapter
+# 8's six, chapter 10's five) have different colours; in chapter 11's ten some share one.
 METHOD_STYLES = {
     "float": ("#000000", "x", ":"),
     "bc": ("#0072B2", "s", "-"),
     "pq": ("#E69F00", "^", "--"),
-    "pq-l1": ("#E69F00", "<", "-."),
+    "pq-l1": ("#CC79A7", "<", "-."),
     "pq-l2": ("#E69F00", ">", ":"),
     "pmf": ("#009E73", "D", "-."),
     "gd-tanh": ("#009E73", "*", ":"),
-    "md-tanh": ("#D55E00", "v", "--"),
+    "md-tanh": ("#56B4E9", "v", "--"),
     "md-tanh-s": ("#D55E00", "o", "-"),
     "md-softmax": ("#CC79A7", "X", "--"),
     "md-softmax-s": ("#CC79A7", "P", "-"),
     "proxconnect": ("#56B4E9", "h", "-"),
     "proxconnect-linear": ("#56B4E9", "p", "-."),
-    "proxconnect-binaryrelax": ("#56B4E9", "d", "--"),
-    "proxconnect-tanh": ("#56B4E9", "8", ":"),
+    "proxconnect-binaryrelax": ("#CC79A7", "d", "--"),
+    "proxconnect-tanh": ("#009E73", "8", ":"),
 }
 # Series that are not methods (the caps of an annealing schedule, quantizers): the i-th series.
 SERIES_STYLES = (

@@ -64,6 +64,8 @@ async () => {
         size: Math.max(...sizes),
         smallest: Math.min(...sizes),
         rotated: Math.abs(m.b) > 1e-6,
+        fonts: [...new Set(runs.map((s) => getComputedStyle(s).fontFamily.split(",")[0]
+          .replace(/["']/g, "").trim()))],
         box: [left - origin.left, top - origin.top, right - left, bottom - top],
       });
     }

@@ -9,6 +9,9 @@ A figure fails when
 - two of its texts overlap (their boxes share more than ``OVERLAP_PX`` each way: a legend over
   tick labels), or two texts on one line run into each other (less than ``GAP_PX`` apart: two
   panel titles that read as one);
+- a text is set in a font other than matplotlib's DejaVu (``FONTS``): math text that matplotlib
+  takes from its STIX or Computer Modern fonts names glyphs that a browser does not have (a
+  ``\\mathcal`` letter is a private-use code point of "STIXNonUnicode", shown as a box);
 - a text is smaller than ``MIN_TEXT_PX`` CSS px at the size shown: 7 px on a phone, where the
   figure is scaled down to the 390 px page's column, and 9 px at 1280 px. Sub- and superscripts of
   math text (10⁻² on a log axis) may be ``SCRIPT_RATIO`` of that, as MathJax sets them in the prose
@@ -37,6 +40,10 @@ SCRIPT_RATIO = 0.7
 # the smaller are on one line, and need GAP_PX between them.
 OVERLAP_PX = 1.0
 GAP_PX = 2.0
+
+# The fonts the figures' text may name (matplotlib's own; Debian's Chromium has them, and a browser
+# without them falls back to the sans-serif fonts matplotlib lists after them).
+FONTS = {"DejaVu Sans", "DejaVu Sans Mono", "DejaVu Serif"}
 
 FIGURES_JS = script("book_browser_figures.js", __file__)
 
@@ -160,6 +167,14 @@ def test_the_chapters_figures_are_svg_with_text(figures):
 def test_no_text_overlaps_another(figures, width):
     found = _findings(figures, width, lambda f: _overlaps(f["texts"]))
     assert not found, f"{len(found)} figures with overlapping texts at {width} px:\n" + "\n".join(
+        f"{k}: {v}" for k, v in found.items())
+
+
+def test_figure_text_is_in_fonts_a_browser_has(figures):
+    found = _findings(figures, WIDTH, lambda f: [
+        f"{t['text']!r} in {set(t['fonts']) - FONTS}" for t in f["texts"]
+        if set(t["fonts"]) - FONTS])
+    assert not found, "figure text in fonts a browser lacks:\n" + "\n".join(
         f"{k}: {v}" for k, v in found.items())
 
 

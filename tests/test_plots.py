@@ -273,3 +273,14 @@ def test_book_style_writes_svg_text_and_the_inline_formats_include_one_for_latex
     assert ">a title</text>" in buf.getvalue()  # text, not glyph paths
     assert "svg" in plots.FIGURE_FORMATS
     assert {"pdf", "png"} & set(plots.FIGURE_FORMATS)  # what the LaTeX builder can include
+
+
+def test_the_methods_drawn_together_in_a_chapter_have_different_colours():
+    together = [
+        ("md-tanh", "md-tanh-s", "pq-l1", "pq-l2"),  # chapter 7
+        ("float", "bc", "pq", "pmf", "md-tanh-s", "md-softmax-s"),  # chapter 8
+        ("float", "bc", "proxconnect-linear", "proxconnect-binaryrelax", "md-tanh-s"),  # ch. 10
+    ]
+    for methods in together:
+        colors = [plots.method_style(m)["color"] for m in methods]
+        assert len(set(colors)) == len(colors), methods
