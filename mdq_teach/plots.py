@@ -29,10 +29,13 @@ OKABE_ITO = (
     "#F0E442",  # yellow
 )
 
-# A figure is drawn at 100 dpi and shown at most about 740 px wide (the text column at 1280 px), so
-# a 10-inch figure is scaled by about 0.74: these sizes keep its smallest text near 9 px on screen.
+# A figure is shown at its own size, at most the text column: about 740 px at 1280 px, and about
+# 360 px on a phone (390 px), where a 6.5-inch SVG figure (624 px) is scaled by about 0.58. So the
+# book's figures are at most 6.5 inches wide (several panels go in rows, not in one wide row), and
+# their smallest text, 10 pt, is still 7.6 px on a phone (tests/test_book_figures.py measures it).
 BOOK_STYLE = {
     "figure.dpi": 100,
+    "figure.figsize": (6.5, 4.0),
     "font.size": 12.0,
     "axes.titlesize": 12.0,
     "axes.labelsize": 12.0,
@@ -43,12 +46,87 @@ BOOK_STYLE = {
     "lines.linewidth": 1.8,
     "axes.prop_cycle": plt.cycler(color=list(OKABE_ITO)),
     "image.cmap": "viridis",
+    # SVG text stays text (<text> elements in the font named here, not paths): sharp at any zoom,
+    # searchable, and measurable by tests/test_book_figures.py. The salt keeps the ids of a
+    # figure's clip paths the same from one run to the next.
+    "svg.fonttype": "none",
+    "svg.hashsalt": "mdq-teach",
 }
+
+# The formats a chapter's figure is written in: the HTML book shows the SVG (myst-nb's priority for
+# the html builder has no application/pdf) and the PDF book includes the PDF (LaTeX cannot include
+# SVG; the latex builder's priority starts with application/pdf).
+FIGURE_FORMATS = ("svg", "pdf")
 
 
 def use_book_style() -> None:
-    """Set the book's matplotlib style (sizes legible in the rendered page, the Okabe-Ito cycle)."""
+    """Set the book's matplotlib style (sizes legible in the rendered page, the Okabe-Ito cycle)
+    and, in a notebook with the inline backend, the formats of its figures (``FIGURE_FORMATS``)."""
     plt.rcParams.update(BOOK_STYLE)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the book's extra
+        return
+    shell = get_ipython()
+    if shell is not None and "inline" in str(plt.get_backend()).lower():
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats(*FIGURE_FORMATS)
+
+
+# A method looks the same in every figure of the book, and is told apart from the others without
+# colour (in print, with a colour-vision deficiency): its own marker, and a line style. Seven
+# colours for fifteen methods: the methods one figure draws together (chapter 7's four, chapter
+# 8's six, chapter 10's five) have different colours; in chapter 11's ten some share one.
+METHOD_STYLES = {
+    "float": ("#000000", "x", ":"),
+    "bc": ("#0072B2", "s", "-"),
+    "pq": ("#E69F00", "^", "--"),
+    "pq-l1": ("#CC79A7", "<", "-."),
+    "pq-l2": ("#E69F00", ">", ":"),
+    "pmf": ("#009E73", "D", "-."),
+    "gd-tanh": ("#009E73", "*", ":"),
+    "md-tanh": ("#56B4E9", "v", "--"),
+    "md-tanh-s": ("#D55E00", "o", "-"),
+    "md-softmax": ("#CC79A7", "X", "--"),
+    "md-softmax-s": ("#CC79A7", "P", "-"),
+    "proxconnect": ("#56B4E9", "h", "-"),
+    "proxconnect-linear": ("#56B4E9", "p", "-."),
+    "proxconnect-binaryrelax": ("#CC79A7", "d", "--"),
+    "proxconnect-tanh": ("#009E73", "8", ":"),
+}
+# Series that are not methods (the caps of an annealing schedule, quantizers): the i-th series.
+SERIES_STYLES = (
+    ("C0", "o", "-"),
+    ("C1", "s", "--"),
+    ("C2", "^", "-."),
+    ("C3", "D", ":"),
+    ("C4", "v", "-"),
+    ("C5", "P", "--"),
+    ("C6", "X", "-."),
+    ("C7", "*", ":"),
+)
+
+
+def method_style(method: str | int) -> dict:
+    """Colour, marker and line style of a method: ``plot(..., **method_style("md-tanh-s"))``.
+
+    ``method`` is a method string (``"md-tanh-s"``), its display name (``"MD-tanh-S"``, see
+    ``mdq_teach.tables.METHOD_NAMES``), or an int ``i`` for the i-th of series that are not
+    methods (any int; the styles repeat after ``len(SERIES_STYLES)``). The same method gets the
+    same style in every figure, and no two methods share their marker and line style."""
+    if isinstance(method, (int, np.integer)) and not isinstance(method, bool):
+        color, marker, linestyle = SERIES_STYLES[int(method) % len(SERIES_STYLES)]
+    else:
+        from mdq_teach.tables import METHOD_NAMES
+
+        by_display = {v.lower(): k for k, v in METHOD_NAMES.items()}
+        key = str(method).strip().lower()
+        key = by_display.get(key, key)
+        if key not in METHOD_STYLES:
+            raise ValueError(f"no style for method {method!r}; methods: {sorted(METHOD_STYLES)}")
+        color, marker, linestyle = METHOD_STYLES[key]
+    return {"color": color, "marker": marker, "linestyle": linestyle}
 
 
 def sci(value: float, digits: int = 2) -> str:
@@ -104,18 +182,23 @@ def projection_panels(
         raise ValueError(f"margin must be in (0, 0.5), got {margin}")
     x_tilde = np.linspace(-span, span, n)
     x = _interior(m.domain, n, margin)
-    fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.3), layout="constrained")
+    # two rows of two: the three panels and the legend, legible in a phone's column
+    fig, grid = plt.subplots(2, 2, figsize=(6.5, 5.4), layout="constrained")
+    axes, key = grid.flat[:3], grid.flat[3]
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, betas.size))  # ordered: light = large beta
-    for beta, color in zip(betas, colors, strict=True):
+    for i, (beta, color) in enumerate(zip(betas, colors, strict=True)):
         label = rf"$\beta={beta:g}$"
-        axes[0].plot(x_tilde, m.project(x_tilde, beta), color=color, label=label)
-        axes[1].plot(x, m.inverse(x, beta), color=color, label=label)
-        axes[2].plot(x, m.potential(x, beta), color=color, label=label)
+        # a line style per beta as well, so that the curves differ without colour
+        style = dict(color=color, ls=SERIES_STYLES[i % len(SERIES_STYLES)][2], label=label)
+        axes[0].plot(x_tilde, m.project(x_tilde, beta), **style)
+        axes[1].plot(x, m.inverse(x, beta), **style)
+        axes[2].plot(x, m.potential(x, beta), **style)
     axes[0].set(xlabel=r"$\tilde x$", ylabel=r"$x = P_\beta(\tilde x)$", title="projection")
     axes[1].set(xlabel=r"$x$", ylabel=r"$P_\beta^{-1}(x)$", title="inverse")
     axes[2].set(xlabel=r"$x$", ylabel=r"$\Phi_\beta(x)$", title="mirror map")
     axes[1].set_ylim(-span, span)
-    axes[0].legend(fontsize="small")
+    key.axis("off")
+    key.legend(*axes[0].get_legend_handles_labels(), loc="center")
     for ax in axes:
         ax.grid(alpha=0.3)
     if title:
@@ -178,11 +261,15 @@ def convergence_curves(
             raise ValueError(f"curve {name!r} must be 1-D, got shape {y.shape}")
         if logy and np.any(y < 0):
             raise ValueError(f"curve {name!r} has negative values, which a log axis cannot show")
-        ax.plot(np.arange(y.size), y, color=f"C{i}", label=name)
+        # its colour and marker tell a curve apart; its bound is dashed, in the same colour
+        style = method_style(i)
+        ax.plot(np.arange(y.size), y, color=style["color"], marker=style["marker"],
+                markevery=max(1, y.size // 8), ms=5, label=name)  # fmt: skip
         if name in bounds:
             b = np.asarray(bounds[name], dtype=float)
             ax.plot(
-                np.arange(1, b.size + 1), b, color=f"C{i}", ls="--", lw=1, label=f"{name}: bound"
+                np.arange(1, b.size + 1), b, color=style["color"], ls="--", lw=1,
+                label=f"{name}: bound",
             )
     if logy:
         ax.set_yscale("log")

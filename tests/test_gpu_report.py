@@ -254,4 +254,4 @@ def test_chapter_executes_with_synthetic_records(tmp_path, synthetic_dir):
     text = json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"])
     assert f"{len(suite.all_runs()) + 1} records in results" in text
     assert "92.00" in text and "No GPU record yet" not in text
-    assert "image/png" in text  # the learning curves were drawn
+    assert "image/svg+xml" in text  # the learning curves were drawn (SVG, plots.use_book_style)

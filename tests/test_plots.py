@@ -226,3 +226,61 @@ def test_player_leaves_pyplot_alone():
 def test_player_rejects_bad_arguments(values, kwargs, match):
     with pytest.raises(ValueError, match=match):
         plots.player(lambda fig, v: None, values, **kwargs)
+
+
+def test_method_style_tells_every_method_apart_without_colour():
+    from mdq_teach.tables import METHOD_NAMES
+
+    styles = {m: plots.method_style(m) for m in plots.METHOD_STYLES}
+    assert set(METHOD_NAMES) <= set(styles)  # every method of the book has its style
+    pairs = [(s["marker"], s["linestyle"]) for s in styles.values()]
+    assert len(set(pairs)) == len(pairs)
+    assert len({s["marker"] for s in styles.values()}) == len(styles)  # the marker alone, too
+    for s in styles.values():
+        assert set(s) == {"color", "marker", "linestyle"}
+        _, ax = plt.subplots()
+        line = ax.plot([0, 1], [0, 1], **s)[0]  # matplotlib takes every style
+        assert line.get_marker() == s["marker"] and line.get_linestyle() == s["linestyle"]
+
+
+def test_method_style_is_the_same_for_a_method_in_every_call_and_name():
+    assert plots.method_style("md-tanh-s") == plots.method_style("md-tanh-s")
+    assert plots.method_style("MD-tanh-S") == plots.method_style("md-tanh-s")
+    assert plots.method_style("BC") == plots.method_style("bc")
+    assert plots.method_style("bc") != plots.method_style("pq")
+    with pytest.raises(ValueError, match="no style for method"):
+        plots.method_style("sgd")
+
+
+def test_method_style_of_numbered_series_differ_in_marker_and_line():
+    n = len(plots.SERIES_STYLES)
+    styles = [plots.method_style(i) for i in range(n)]
+    assert len({(s["marker"], s["linestyle"]) for s in styles}) == n
+    assert len({s["marker"] for s in styles}) == n
+    assert plots.method_style(n) == plots.method_style(0)
+    assert plots.method_style(np.int64(2)) == plots.method_style(2)
+
+
+def test_book_style_writes_svg_text_and_the_inline_formats_include_one_for_latex():
+    import io
+
+    with plt.rc_context():
+        plots.use_book_style()
+        fig, ax = plt.subplots()
+        ax.set_title("a title")
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+    assert ">a title</text>" in buf.getvalue()  # text, not glyph paths
+    assert "svg" in plots.FIGURE_FORMATS
+    assert {"pdf", "png"} & set(plots.FIGURE_FORMATS)  # what the LaTeX builder can include
+
+
+def test_the_methods_drawn_together_in_a_chapter_have_different_colours():
+    together = [
+        ("md-tanh", "md-tanh-s", "pq-l1", "pq-l2"),  # chapter 7
+        ("float", "bc", "pq", "pmf", "md-tanh-s", "md-softmax-s"),  # chapter 8
+        ("float", "bc", "proxconnect-linear", "proxconnect-binaryrelax", "md-tanh-s"),  # ch. 10
+    ]
+    for methods in together:
+        colors = [plots.method_style(m)["color"] for m in methods]
+        assert len(set(colors)) == len(colors), methods

@@ -258,20 +258,21 @@ def curves_figure(records, arch="resnet18", kind="binary"):
     chosen = [(m, r) for (a, m, k), r in sorted(grid.items()) if a == arch and k == kind]
     if not chosen:
         return None
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(6.5, 5.2), layout="constrained")
     for i, (method, rec) in enumerate(chosen):
         per_epoch = rec["protocol"]["iterations"] / rec["protocol"]["epochs"]
         train, val = rec["curves"]["train"], rec["curves"]["val"]
-        style = dict(label=LABEL.get(method, method), **_style(i))
+        style = dict(label=LABEL.get(method, method), **_style(i, method))
         ax1.plot([p["iteration"] / per_epoch for p in train], [p["loss"] for p in train],
                  **{**style, "marker": None})  # fmt: skip
         ax2.plot([p["iteration"] / per_epoch for p in val], [100 * p["val_acc"] for p in val],
                  **style)  # fmt: skip
     ax1.set(xlabel="epoch", ylabel="training loss (soft network)", yscale="log")
     ax2.set(xlabel="epoch", ylabel="validation accuracy, rounded (%)")
-    ax2.legend(fontsize=8, ncol=2)
+    # one legend for both panels, below them (in a panel it would hide curves)
+    fig.legend(*ax2.get_legend_handles_labels(), loc="outside lower center", ncols=3,
+               fontsize="small")
     fig.suptitle(f"{kind} {ARCH_LABEL.get(arch, arch)} on Fashion-MNIST 32x32")
-    fig.tight_layout()
     return fig
 
 
@@ -279,8 +280,13 @@ _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">")
 _LINES = ("-", "--", ":", "-.")
 
 
-def _style(i: int) -> dict:
-    """Colour, marker and line style of the i-th method: told apart without colour too."""
+def _style(i: int, method: str | None = None) -> dict:
+    """Colour, marker and line style of a method (``plots.method_style``: the same in every
+    chapter), or of the i-th line when the method has none: told apart without colour too."""
+    from mdq_teach.plots import METHOD_STYLES, method_style
+
+    if method in METHOD_STYLES:
+        return {**method_style(method), "markersize": 4}
     return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)],
             "linestyle": _LINES[i % len(_LINES)], "markersize": 4}  # fmt: skip
 
@@ -295,8 +301,10 @@ def seeds_figure(records, arch="resnet18", kinds=("binary", "ternary")):
     if not panels:
         return None
     cells = grid_cells(records)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
-    for ax, (kind, rows) in zip(axes[0], panels, strict=True):
+    # one panel under the other: each has its own ranking, and a phone's column is narrow
+    fig, axes = plt.subplots(len(panels), 1, figsize=(6.5, 3.4 * len(panels)), squeeze=False,
+                             layout="constrained")  # fmt: skip
+    for ax, (kind, rows) in zip(axes[:, 0], panels, strict=True):
         ref = cells.get((arch, "float", "binary"))
         if ref:
             ax.axvline(cell_summary(ref)["mean"], color="0.4", linestyle="--",
@@ -309,8 +317,7 @@ def seeds_figure(records, arch="resnet18", kinds=("binary", "ternary")):
         ax.invert_yaxis()
         ax.set(xlabel="test accuracy of the rounded network (%)",
                title=f"{kind}, {ARCH_LABEL.get(arch, arch)}")  # fmt: skip
-        ax.legend(loc="upper left", fontsize=8)  # the lower left holds the weakest method
-    fig.tight_layout()
+        ax.legend(loc="upper left", fontsize="small")  # the lower left holds the weakest method
     return fig
 
 
@@ -324,16 +331,15 @@ def beta_figure(records, arch="resnet18", methods=("md-tanh", "md-tanh-s", "md-s
     chosen = [(m, cells[(arch, m, "binary")]) for m in methods if (arch, m, "binary") in cells]
     if not chosen:
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
     for i, (method, cell) in enumerate(chosen):
         for j, rec in enumerate(cell):
             val = rec["curves"]["val"]
             ax.plot([p["beta"] for p in val], [100 * p["val_acc"] for p in val],
-                    label=LABEL[method] if j == 0 else None, **_style(i))  # fmt: skip
+                    label=LABEL[method] if j == 0 else None, **_style(i, method))  # fmt: skip
     ax.set(xscale="log", xlabel=r"$\beta$ at the validation", ylim=(0, 100),
            ylabel="validation accuracy, rounded (%)")  # fmt: skip
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize="small")
     return fig
 
 

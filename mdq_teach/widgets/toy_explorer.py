@@ -16,13 +16,17 @@ import numpy as np
 
 from mdq_teach import toy
 from mdq_teach._validate import check_range
+from mdq_teach.plots import method_style
+from mdq_teach.tables import display_name
 
 METHODS = ("md-tanh", "md-tanh-s", "pq-l1", "pq-l2")
+# Each method's colour and line style as in every chapter (plots.method_style); MD-tanh is drawn
+# wide under MD-tanh-S, since the two trajectories often coincide.
+_WIDTH = {"md-tanh": 2.5, "md-tanh-s": 1.2, "pq-l1": 1.8, "pq-l2": 1.8}
 STYLE = {
-    "md-tanh": dict(color="C0", lw=2.5, label="MD-tanh"),
-    "md-tanh-s": dict(color="C9", lw=1.2, ls="--", label="MD-tanh-S"),
-    "pq-l1": dict(color="C3", lw=1.8, label="PQ-L1"),
-    "pq-l2": dict(color="C1", lw=1.8, label="PQ-L2"),
+    m: dict(color=method_style(m)["color"], ls=method_style(m)["linestyle"], lw=_WIDTH[m],
+            label=display_name(m))  # fmt: skip
+    for m in METHODS
 }
 # Slider ranges; update() rejects anything outside them with a ValueError naming the range.
 RANGES = {"beta": (0.25, 12.0), "x_tilde0": (-1.5, 1.5), "eta": (0.005, 0.6), "steps": (1, 2000)}
