@@ -85,7 +85,7 @@ def update(
 
 
 def _title(data: dict) -> str:
-    return f"B = {data['cap']:g}, eta = {data['eta']:g} (theorem: {data['eta_theorem']:.3g})"
+    return f"B = {data['cap']:g}, η = {data['eta']:g} (Theorem 5.1's η: {data['eta_theorem']:.3g})"
 
 
 def draw(data: dict, ax=None) -> dict:
@@ -100,12 +100,13 @@ def draw(data: dict, ax=None) -> dict:
         data["t"], data["gap"], color="C0", lw=2, label="measured gap (averaged iterate)"
     )
     (bound_eta,) = ax.loglog(
-        data["t"], data["bound_eta"], color="C3", ls="--", label="bound for this fixed eta"
+        data["t"], data["bound_eta"], color="C3", ls="--", label=r"bound for this fixed $\eta$"
     )
     (bound_theorem,) = ax.loglog(
-        data["t"], data["bound_theorem"], color="0.3", ls=":", label="Theorem 2 (eta tuned to t)"
+        data["t"], data["bound_theorem"], color="0.3", ls=":",
+        label=r"Theorem 5.1 ($\eta$ tuned to $T$)",
     )
-    ax.set(xlabel="iterations t", ylabel="f(average) - f*", title=_title(data))
+    ax.set(xlabel="horizon T (iterations)", ylabel=r"$f(\bar x^T) - f^*$", title=_title(data))
     ax.legend(fontsize="small", loc="lower left")
     return {"gap": gap, "bound_eta": bound_eta, "bound_theorem": bound_theorem, "title": ax.title}
 
