@@ -78,6 +78,32 @@ def test_player_becomes_its_first_middle_and_last_frames():
     base64.b64decode(pdf_book.PLAYER_FRAME.search(html)["data"])
 
 
+def test_parts_and_the_pages_unnumbered_chapters_are_unnumbered_in_latex():
+    tex = "\n".join([
+        r"\part{Before you start}",
+        r"\chapter{Notation}",
+        r"\label{\detokenize{book/notation:notation}}",
+        r"\section{Symbols}",
+        r"\label{\detokenize{book/notation:symbols}}",
+        r"\part{Part I: from quantization to mirror descent}",
+        r"\chapter{Quantization}",
+        r"\label{\detokenize{book/01_quantization:q}}",
+        r"\section{Why quantize}",
+        r"\chapter{Bibliography}",
+        r"\label{\detokenize{book/bibliography:b}}",
+        r"\subsection{Papers}",
+        "",
+    ])
+    out = pdf_book.unnumber_latex(tex, {"book/notation", "book/bibliography", "book/index"})
+    assert not re.search(r"^\\part\{", out, re.M)
+    assert r"\addcontentsline{toc}{part}{Before you start}\part*{Before you start}" in out
+    assert r"\chapter*{Notation}\phantomsection\addcontentsline{toc}{chapter}{Notation}" in out
+    assert r"\section*{Symbols}" in out and r"\subsection*{Papers}" in out
+    # a numbered chapter and its sections keep their numbers
+    assert r"\chapter{Quantization}" in out and r"\section{Why quantize}" in out
+    assert out.count(r"\label{") == tex.count(r"\label{")
+
+
 def test_ci_and_readme_build_and_test_the_pdf():
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test\n+make test-pdf$", ci, re.M)

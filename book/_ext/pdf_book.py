@@ -403,6 +403,53 @@ def copy_pdf(app: Sphinx, exception) -> None:
         dest.unlink()
 
 
+# A part's caption names it ("Part I: from quantization to mirror descent", "Before you start"), so
+# LaTeX's own part numbers would say it twice ("II  Part I: ..."); a chapter the pages leave
+# unnumbered (the notation page, the instructor's page, the back matter) is unnumbered in the PDF
+# too, so that chapter 1 is "1" in both ("Fig. 1.1", "(1.1)", "Definition 1.1").
+LATEX_PART = re.compile(r"^\\part\{(?P<title>.*)\}$", re.M)
+LATEX_CHAPTER = re.compile(
+    r"^\\chapter\{(?P<title>.*)\}\n(?=\\label\{\\detokenize\{(?P<doc>[^:}]+):)", re.M
+)
+LATEX_SECTION = re.compile(r"^\\((?:sub)*section)\{", re.M)
+
+
+def _unnumbered(kind: str, title: str) -> str:
+    entry = f"\\phantomsection\\addcontentsline{{toc}}{{{kind}}}{{{title}}}"
+    if kind == "part":  # a part page ends with a page break: the entry goes before it
+        return f"\\cleardoublepage{entry}\\part*{{{title}}}"
+    return f"\\{kind}*{{{title}}}{entry}\n"
+
+
+def unnumber_latex(tex: str, unnumbered_docs: set[str]) -> str:
+    """The LaTeX source with unnumbered parts, and unnumbered chapters (their sections too) for
+    the documents in ``unnumbered_docs``."""
+    tex = LATEX_PART.sub(lambda m: _unnumbered("part", m["title"]), tex)
+    out, pos = [], 0
+    chapters = list(LATEX_CHAPTER.finditer(tex))
+    for i, m in enumerate(chapters):
+        if m["doc"] not in unnumbered_docs:
+            continue
+        end = chapters[i + 1].start() if i + 1 < len(chapters) else len(tex)
+        nxt = LATEX_PART.search(tex, m.end(), end)
+        end = nxt.start() if nxt else end
+        body = LATEX_SECTION.sub(lambda s: f"\\{s[1]}*{{", tex[m.end():end])
+        out += [tex[pos:m.start()], _unnumbered("chapter", m["title"]), body]
+        pos = end
+    return "".join(out) + tex[pos:]
+
+
+def latex_unnumbered(app: Sphinx, exception) -> None:
+    # build-finished: the .tex is written and jupyter-book runs LaTeX on it afterwards
+    if exception is not None or app.builder.format != "latex":
+        return
+    numbered = {doc for doc, numbers in app.env.toc_secnumbers.items() if numbers}
+    docs = set(app.env.found_docs) - numbered
+    for tex_file in Path(app.outdir).glob("*.tex"):
+        tex = tex_file.read_text(encoding="utf-8")
+        tex_file.write_text(unnumber_latex(tex, docs), encoding="utf-8")
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", note_pdf)
     app.connect("config-inited", remember_numbering)
@@ -417,4 +464,5 @@ def setup(app: Sphinx) -> dict:
     app.add_post_transform(HtmlLineBreaks)
     app.connect("html-page-context", pdf_button, priority=600)
     app.connect("build-finished", copy_pdf)
+    app.connect("build-finished", latex_unnumbered)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
