@@ -73,7 +73,7 @@ def test_start_values_are_kept_exactly_and_readouts_show_them():
     box = annealing.explorer(cap=16.0, eta=0.05, canvas="png")
     assert box.sliders["cap"].value == 16.0 and box.sliders["eta"].value == 0.05
     assert box.sliders["cap"].label == "16" and box.sliders["eta"].label == "0.05"
-    assert "B = 16, eta = 0.05 " in box.live.readout.value
+    assert "B = 16, η = 0.05 " in box.live.readout.value
     box = toy_widget.explorer(beta=4.0, x_tilde0=1.2, eta=0.1, steps=100, canvas="png")
     assert {k: s.value for k, s in box.sliders.items()} == dict(
         beta=4.0, x_tilde0=1.2, eta=0.1, steps=100
@@ -90,7 +90,7 @@ def test_slider_moves_artists_to_the_data_of_update():
     gap, bound, _ = box.figure.axes[0].lines
     np.testing.assert_array_equal(gap.get_ydata(), expected["gap"])
     np.testing.assert_array_equal(bound.get_ydata(), expected["bound_eta"])
-    assert "B = 100, eta = 0.2 " in box.live.readout.value
+    assert "B = 100, η = 0.2 " in box.live.readout.value
 
 
 def test_linear_family_slider_offers_only_betas_it_accepts():
