@@ -16,5 +16,17 @@ async () => {
     if (glyph && loaded) shown += 1;
     else missing.push(`${el.className} (${family || "no font"}, content ${before.content})`);
   }
+  // An icon inside a search form sits beside the field, not over the text typed into it.
+  for (const form of document.querySelectorAll("form.bd-search")) {
+    const icon = form.querySelector("i[class*='fa-']");
+    const input = form.querySelector("input");
+    if (!icon || !input || input.getClientRects().length === 0) continue;
+    const i = icon.getBoundingClientRect();
+    const f = input.getBoundingClientRect();
+    const textStart = f.left + parseFloat(getComputedStyle(input).paddingLeft);
+    if (i.right > textStart + 1 && i.left < f.right && i.bottom > f.top && i.top < f.bottom) {
+      missing.push(`search icon over the search field's text (${Math.round(i.right - textStart)} px)`);
+    }
+  }
   return {shown, missing};
 }

@@ -263,6 +263,7 @@ def test_search_results_quote_text_not_tex(chromium, server):
             "#search-results li p.context", "els => els.map(e => e.textContent)"
         )
         page.screenshot(path=str(SHOTS / "search_projection.png"))
+        icons = page.evaluate(browser_test.ICONS_JS)
     finally:
         context.close()
     tex = re.compile(r"\\\(|\\\)|\\\[|\\\]|\\[a-zA-Z]+\b|\$\$")
@@ -270,3 +271,4 @@ def test_search_results_quote_text_not_tex(chromium, server):
     assert len(snippets) > 3, snippets
     assert not raw, f"{len(raw)} of {len(snippets)} search snippets show TeX: {raw}"
     assert not errors, errors
+    assert not icons["missing"], icons["missing"]
