@@ -130,12 +130,13 @@ def draw(axes, data: dict, *, color: str = "C0", label: str | None = None, frame
         (limit,) = ax_p.plot(
             data["theta"], data["limit"], color="k", ls="--", lw=0.8, label="hard (BC)"
         )
-        ax_p.set_xlabel(r"stored $\theta$")
-        ax_p.set_ylabel(r"$w = P_\beta(\theta)$")
+        # the book's notation (book/notation.md): stored x~, iteration index k
+        ax_p.set_xlabel(r"stored $\tilde x$")
+        ax_p.set_ylabel(r"$w = P_\beta(\tilde x)$")
         ax_r.set_xlabel("$w$")
         ax_r.set_title(r"$r$ (solid) and $\Phi = w^2/2 + r$ (dotted)", fontsize="medium")
-        ax_t.set_xlabel("iteration $t$")
-        ax_t.set_ylabel("$w_t$")
+        ax_t.set_xlabel("iteration $k$")
+        ax_t.set_ylabel("$w^k$")
         ax_t.axhline(data["center"], color="C3", lw=0.8, ls=":", label="center of $f$")
     (line_p,) = ax_p.plot(data["theta"], data["w"], color=color, lw=1.8, label=label)
     (line_r,) = ax_r.plot(data["w_grid"], _finite(data["r"]), color=color, lw=1.8)
