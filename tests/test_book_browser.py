@@ -257,6 +257,22 @@ def _visit(browser, base: str, page_path: str) -> dict:
     }
 
 
+# Debian's Chromium for the browser tests that drive pages themselves
+# (tests/test_book_navigation.py and tests/test_book_figures.py import it, as they import `server`).
+@pytest.fixture(scope="module")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @pytest.fixture(scope="module")
 def visits(server):
     if not Path(CHROMIUM).exists():

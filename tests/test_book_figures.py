@@ -21,15 +21,13 @@ The measured figures go to _build/screenshots/figures.txt.
 """
 
 from itertools import combinations
-from pathlib import Path
 
 import pytest
 import test_book_browser as browser_test
 
 from mdq_support import script
-from mdq_support.jupyterlab_driver import CHROMIUM_ARGS
 
-CHROMIUM, PAGES, SHOTS = browser_test.CHROMIUM, browser_test.PAGES, browser_test.SHOTS
+PAGES, SHOTS = browser_test.PAGES, browser_test.SHOTS
 WIDTH, PHONE_WIDTH = browser_test.WIDTH, browser_test.PHONE_WIDTH
 VIEWS = {WIDTH: browser_test.HEIGHT, PHONE_WIDTH: browser_test.PHONE_HEIGHT}
 # The smallest text, in CSS px at the size the figure is shown, per page width.
@@ -49,24 +47,12 @@ FIGURES_JS = script("book_browser_figures.js", __file__)
 
 # the local server of the browser test: 127.0.0.1 only, started once for this module
 server = browser_test.server
+# ...and its Chromium, launched once for this module
+chromium = browser_test.chromium
 
 
 def _measure(page) -> list[dict]:
     return page.evaluate(FIGURES_JS)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (make test does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,11 @@ Why the buttons once did nothing: book/_ext/book_nav.py.
 import re
 from pathlib import Path
 
-import pytest
 import test_book_browser as browser_test
 
 from mdq_support import script
-from mdq_support.jupyterlab_driver import CHROMIUM_ARGS
 
-HTML, SHOTS, CHROMIUM = browser_test.HTML, browser_test.SHOTS, browser_test.CHROMIUM
+HTML, SHOTS = browser_test.HTML, browser_test.SHOTS
 PAGES = browser_test.PAGES
 PHONE = {"width": browser_test.PHONE_WIDTH, "height": browser_test.PHONE_HEIGHT}
 DESKTOP = {"width": browser_test.WIDTH, "height": browser_test.HEIGHT}
@@ -27,6 +25,8 @@ CHAPTER = "book/09_binaryconnect_demystified"
 
 # the local server of the browser test: 127.0.0.1 only, started once for this module
 server = browser_test.server
+# ...and its Chromium, launched once for this module
+chromium = browser_test.chromium
 
 PRIMARY = "#pst-primary-sidebar-modal"
 SECONDARY = "#pst-secondary-sidebar-modal"
@@ -38,20 +38,6 @@ REACHABLE_JS = script("book_navigation_reachable.js", __file__)
 
 def _href(page: str) -> str:
     return f"{Path(page).name}.html"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (make test does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _open(chromium, server, page_path: str, viewport: dict, touch: bool):
